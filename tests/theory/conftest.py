@@ -1,0 +1,10 @@
+"""Theory tests compare closed forms to 1e-8 and beyond: run them all in float64."""
+
+import jax
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _float64():
+    with jax.enable_x64(True):
+        yield

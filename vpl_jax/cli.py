@@ -1,0 +1,73 @@
+"""The ``vpl-jax`` command line.
+
+Sub-commands are registered here and delegate to library functions; the numerical code never
+prints or parses arguments itself. Heavy imports happen inside the handlers so that
+``vpl-jax --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _theory_saxe(args: argparse.Namespace) -> int:
+    from theory import report_saxe
+
+    report_saxe.run(Path(args.out), progress=not args.quiet)
+    return 0
+
+
+def _theory_svd(args: argparse.Namespace) -> int:
+    from theory import report_svd
+
+    report_svd.run(Path(args.out), full_size=args.full_size, progress=not args.quiet)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vpl-jax",
+        description="Visual perceptual learning with deep networks and deep-learning theory.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    theory = commands.add_parser("theory", help="deep-linear theory: Saxe alpha/beta, SV dynamics")
+    theory_cmds = theory.add_subparsers(dest="theory_command", required=True)
+
+    saxe = theory_cmds.add_parser(
+        "saxe", help="alpha/beta dynamics vs gradient descent (seed 001): figures + reference table"
+    )
+    saxe.add_argument("--out", default="out/theory-saxe", help="output folder (created)")
+    saxe.add_argument("--quiet", action="store_true", help="no progress bars")
+    saxe.set_defaults(handler=_theory_saxe)
+
+    svd = theory_cmds.add_parser(
+        "svd",
+        help="singular-value dynamics and the linear autoencoder on natural patches (seed 003)",
+    )
+    svd.add_argument("--out", default="out/theory-svd", help="output folder (created)")
+    svd.add_argument(
+        "--full-size",
+        action="store_true",
+        help="the paper's size (width 1024, batch 16384, >=100k patches); default is a reduced CPU size",
+    )
+    svd.add_argument("--quiet", action="store_true", help="no progress bars")
+    svd.set_defaults(handler=_theory_svd)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``vpl-jax`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except ValueError as err:  # bad user input: one clear line, no traceback
+        print(f"vpl-jax: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
