@@ -20,6 +20,7 @@ Two architectures:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import jax
@@ -87,6 +88,15 @@ class ArchSpec:
     pool_stride: int = 2
 
     def __post_init__(self):
+        if self.lrn_size < 1 or self.lrn_size % 2 == 0:
+            raise ValueError(
+                f"ArchSpec.lrn_size must be a positive odd integer, got {self.lrn_size}"
+            )
+        if self.pool_window < 1 or self.pool_stride < 1:
+            raise ValueError(
+                f"ArchSpec.pool_window and pool_stride must be >= 1, got "
+                f"{self.pool_window=}, {self.pool_stride=}"
+            )
         if self.in_channels < 1:
             raise ValueError(f"ArchSpec.in_channels must be >= 1, got {self.in_channels}")
         if not self.convs:
@@ -167,8 +177,13 @@ def param_shapes(arch: ArchSpec = CAFFE_ALEXNET) -> dict[str, dict[str, tuple[in
     return shapes
 
 
+@functools.partial(jax.jit, static_argnames=("arch", "dtype"))
 def init_params(key: jax.Array, arch: ArchSpec = CAFFE_ALEXNET, dtype=jnp.float32) -> dict:
     """Random params: He-normal kernels (std sqrt(2 / fan_in)), zero biases.
+
+    All kernels are drawn by one ``jax.random.normal`` call and cut into layers (one random
+    kernel compiles in well under a second; one per layer took ~5 s here). Jitted with ``arch``
+    and ``dtype`` static.
 
     Args:
         key: PRNG key.
@@ -179,13 +194,236 @@ def init_params(key: jax.Array, arch: ArchSpec = CAFFE_ALEXNET, dtype=jnp.float3
         The params dict with shapes from ``param_shapes(arch)``.
     """
     shapes = param_shapes(arch)
-    keys = jax.random.split(key, len(shapes))
+    sizes = [math.prod(shape["w"]) for shape in shapes.values()]
+    flat = jax.random.normal(key, (sum(sizes),), dtype)
     params = {}
-    for layer_key, (name, shape) in zip(keys, shapes.items(), strict=True):
+    start = 0
+    for size, (name, shape) in zip(sizes, shapes.items(), strict=True):
         kh, kw, c_in, _ = shape["w"]
         std = math.sqrt(2.0 / (kh * kw * c_in))
         params[name] = {
-            "w": std * jax.random.normal(layer_key, shape["w"], dtype),
+            "w": std * flat[start : start + size].reshape(shape["w"]),
             "b": jnp.zeros(shape["b"], dtype),
         }
+        start += size
     return params
+
+
+def layer_shapes(
+    arch: ArchSpec = CAFFE_ALEXNET, height: int | None = None, width: int | None = None
+) -> dict[str, tuple[int, int, int]]:
+    """Per-image output shape ``(h, w, c)`` of every key of ``arch.output_keys``.
+
+    Convolutions and pools use floor arithmetic (pools are VALID); see ``features``.
+
+    Args:
+        arch: architecture spec.
+        height, width: input size in pixels (default ``arch.input_size``; ``width`` defaults to
+            ``height``).
+
+    Returns:
+        ``{key: (h, w, c)}`` in network order, e.g. ``pool5: (6, 6, 256)`` for the Caffe stack at 227.
+
+    Raises:
+        ValueError: if some layer would have an empty output (the input is too small).
+    """
+    height = arch.input_size if height is None else int(height)
+    width = height if width is None else int(width)
+    h, w = height, width
+    shapes = {}
+    for i, conv in enumerate(arch.convs, start=1):
+        h = (h + 2 * conv.padding - conv.kernel) // conv.stride + 1
+        w = (w + 2 * conv.padding - conv.kernel) // conv.stride + 1
+        if h < 1 or w < 1:
+            raise ValueError(
+                f"input of {height}x{width} px is too small for {arch.name}: {conv.name} "
+                f"(kernel {conv.kernel}, stride {conv.stride}, padding {conv.padding}) would be empty; "
+                f"the smallest input is {min_input_size(arch)}x{min_input_size(arch)} px"
+            )
+        shapes[conv.name] = (h, w, conv.out_channels)
+        if conv.lrn:
+            shapes[f"norm{i}"] = (h, w, conv.out_channels)
+        if conv.pool:
+            if h < arch.pool_window or w < arch.pool_window:
+                raise ValueError(
+                    f"input of {height}x{width} px is too small for {arch.name}: pool{i} needs a "
+                    f"{arch.pool_window}x{arch.pool_window} input, {conv.name} gives {h}x{w}; "
+                    f"the smallest input is {min_input_size(arch)}x{min_input_size(arch)} px"
+                )
+            h = (h - arch.pool_window) // arch.pool_stride + 1
+            w = (w - arch.pool_window) // arch.pool_stride + 1
+            shapes[f"pool{i}"] = (h, w, conv.out_channels)
+    return shapes
+
+
+def min_input_size(arch: ArchSpec = CAFFE_ALEXNET) -> int:
+    """Smallest square input side (pixels) for which every layer of ``arch`` is non-empty.
+
+    Examples:
+        >>> min_input_size(CAFFE_ALEXNET), min_input_size(TORCHVISION_ALEXNET)
+        (67, 63)
+    """
+    size = 1
+    for conv in reversed(arch.convs):
+        if conv.pool:
+            size = (size - 1) * arch.pool_stride + arch.pool_window
+        size = max((size - 1) * conv.stride + conv.kernel - 2 * conv.padding, 1)
+    return size
+
+
+def check_params(params: dict, arch: ArchSpec = CAFFE_ALEXNET) -> None:
+    """Raise ``ValueError`` unless ``params`` holds every layer of ``arch`` with the right shapes.
+
+    Keys other than ``arch.layer_names`` (e.g. a readout) are ignored.
+
+    Raises:
+        ValueError: naming the layer and the expected versus found shape.
+    """
+    if not isinstance(params, dict):
+        raise ValueError(f"params must be a dict of layers, got {type(params).__name__}")
+    for name, shapes in param_shapes(arch).items():
+        if name not in params:
+            raise ValueError(
+                f"params for {arch.name} are missing layer {name!r}; found layers {sorted(params)}"
+            )
+        layer = params[name]
+        for leaf, expected in shapes.items():
+            if not isinstance(layer, dict) or leaf not in layer:
+                raise ValueError(f"params[{name!r}] must hold {leaf!r} of shape {expected}")
+            got = tuple(jnp.shape(layer[leaf]))
+            if got != expected:
+                raise ValueError(
+                    f"params[{name!r}][{leaf!r}] has shape {got}, expected {expected} for "
+                    f"{arch.name} (kernels are HWIO: (kh, kw, c_in // groups, c_out))"
+                )
+
+
+def _conv(x: jax.Array, w: jax.Array, b: jax.Array, conv: ConvSpec) -> jax.Array:
+    """Convolution + bias; grouped convolutions as per-group convolutions concatenated.
+
+    XLA's CPU backend runs ``feature_group_count`` about 4x slower than this split (see
+    ``benchmarks/bench_alexnet.py``).
+    """
+    pad = ((conv.padding, conv.padding), (conv.padding, conv.padding))
+    dims = ("NHWC", "HWIO", "NHWC")
+
+    def one(xg, wg):
+        return jax.lax.conv_general_dilated(
+            xg, wg, (conv.stride, conv.stride), pad, dimension_numbers=dims
+        )
+
+    if conv.groups == 1:
+        y = one(x, w)
+    else:
+        c_in = x.shape[-1] // conv.groups
+        c_out = conv.out_channels // conv.groups
+        y = jnp.concatenate(
+            [
+                one(x[..., g * c_in : (g + 1) * c_in], w[..., g * c_out : (g + 1) * c_out])
+                for g in range(conv.groups)
+            ],
+            axis=-1,
+        )
+    return y + b.reshape((1,) * (y.ndim - 1) + (-1,))
+
+
+def lrn(
+    a: jax.Array, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0
+) -> jax.Array:
+    r"""Caffe's across-channel local response normalisation on an NHWC array.
+
+    .. math:: b_c = a_c \left(k + \frac{\alpha}{n} \sum_{c' = c - (n-1)/2}^{c + (n-1)/2} a_{c'}^2\right)^{-\beta}
+
+    with ``n = size`` (odd), the window centred on channel ``c`` and zero-padded at the ends
+    (equal to ``torch.nn.LocalResponseNorm(size, alpha, beta, k)`` on NCHW).
+
+    Args:
+        a: ``(..., C)`` activations (channels last).
+        size: window length ``n`` in channels (odd).
+        alpha, beta, k: Caffe's ``alpha``, ``beta`` and ``k``.
+
+    Returns:
+        ``b`` with the shape of ``a``.
+
+    References:
+        Krizhevsky, Sutskever & Hinton (2012), Sec. 3.3; Caffe ``LRNLayer`` (ACROSS_CHANNELS).
+    """
+    if size < 1 or size % 2 == 0:
+        raise ValueError(f"LRN size must be a positive odd integer, got {size=}")
+    half = (size - 1) // 2
+    window = (1,) * (a.ndim - 1) + (size,)
+    padding = ((0, 0),) * (a.ndim - 1) + ((half, half),)
+    sq_sum = jax.lax.reduce_window(a * a, 0.0, jax.lax.add, window, (1,) * a.ndim, padding)
+    return a * (k + (alpha / size) * sq_sum) ** (-beta)
+
+
+def _max_pool(x: jax.Array, window: int, stride: int) -> jax.Array:
+    return jax.lax.reduce_window(
+        x, -jnp.inf, jax.lax.max, (1, window, window, 1), (1, stride, stride, 1), "VALID"
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("arch",))
+def features(params: dict, images: jax.Array, arch: ArchSpec = CAFFE_ALEXNET) -> dict:
+    """Every layer of the conv1-5 stack for a batch of images.
+
+    Per layer ``i``: ``conv<i>`` = ReLU(conv + bias); if the layer has LRN, ``norm<i>`` = Caffe
+    LRN of that; if it pools, ``pool<i>`` = max-pool (window ``arch.pool_window``, stride
+    ``arch.pool_stride``, VALID, i.e. floor arithmetic; at the canonical sizes this equals
+    Caffe's ceil mode because every pool fits exactly). Jitted with ``arch`` static.
+
+    Args:
+        params: ``{"conv1": {"w": (kh, kw, c_in // groups, c_out), "b": (c_out,)}, ...}`` as
+            given by ``param_shapes(arch)``; extra top-level keys are ignored.
+        images: ``(N, H, W, arch.in_channels)`` floats in network units (for the paper,
+            ``contrast * (I - 125) + noise`` on the 0-255 scale); any ``N >= 1`` and any
+            ``H, W >= min_input_size(arch)`` (67 px for the Caffe stack).
+        arch: architecture spec (static).
+
+    Returns:
+        ``{key: (N, h, w, c)}`` for every key of ``arch.output_keys`` (``conv1, norm1, pool1,
+        conv2, norm2, pool2, conv3, conv4, conv5, pool5`` for ``CAFFE_ALEXNET``), shapes as in
+        ``layer_shapes(arch, H, W)``.
+
+    Raises:
+        ValueError: wrong rank, channel count or too small an input (expected vs got), or
+            params missing a layer or with a wrong shape.
+        TypeError: non-floating images.
+
+    Examples:
+        >>> import jax
+        >>> params = init_params(jax.random.key(0))
+        >>> out = features(params, jax.numpy.zeros((2, 67, 67, 1)))
+        >>> out["pool5"].shape
+        (2, 1, 1, 256)
+    """
+    if images.ndim != 4:
+        raise ValueError(
+            f"expected images of rank 4 (N, H, W, C={arch.in_channels}), got {images.shape=}"
+        )
+    if not jnp.issubdtype(images.dtype, jnp.floating):
+        raise TypeError(f"expected floating images in network units, got {images.dtype=}")
+    n, h, w, c = images.shape
+    if c != arch.in_channels:
+        raise ValueError(
+            f"{arch.name} takes {arch.in_channels} input channel(s) (NHWC), got {c} "
+            f"({images.shape=})"
+        )
+    if n < 1:
+        raise ValueError(f"expected at least one image, got {images.shape=}")
+    layer_shapes(arch, h, w)  # raises for an input the stack cannot take
+    check_params(params, arch)
+
+    out = {}
+    x = images
+    for i, conv in enumerate(arch.convs, start=1):
+        p = params[conv.name]
+        x = jax.nn.relu(_conv(x, p["w"], p["b"], conv))
+        out[conv.name] = x
+        if conv.lrn:
+            x = lrn(x, arch.lrn_size, arch.lrn_alpha, arch.lrn_beta, arch.lrn_k)
+            out[f"norm{i}"] = x
+        if conv.pool:
+            x = _max_pool(x, arch.pool_window, arch.pool_stride)
+            out[f"pool{i}"] = x
+    return out
