@@ -25,18 +25,31 @@ reverse hierarchy, and the multi-location pooling network for transfer.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jaxtyping import Array, ArrayLike, Float
 
+from theory.tuning import TaskVectors
+
 __all__ = [
+    "PoolingParams",
+    "chain_network",
+    "chain_projection",
     "gradient_descent",
     "gradients",
     "loss",
+    "pooling_gradient_descent",
+    "pooling_loss",
+    "pooling_network",
+    "pooling_outputs",
+    "pooling_projection",
     "product",
+    "saxe_network",
+    "saxe_projection",
 ]
 
 
@@ -197,33 +210,358 @@ def gradient_descent(
     """
     weights0 = tuple(jnp.asarray(w) for w in weights0)
     _check_chain(weights0, sigma_xx, sigma_yx)
-    if int(num_steps) != num_steps or num_steps < 0:
+    _check_schedule(num_steps, record_every)
+    dtype = jnp.result_type(*weights0)
+    sigma_xx = jnp.asarray(sigma_xx, dtype=dtype)
+    sigma_yx = jnp.asarray(sigma_yx, dtype=dtype)
+    return _descend(
+        lambda ws: gradients(ws, sigma_xx, sigma_yx),
+        weights0,
+        lr,
+        num_steps,
+        record_every,
+        observe,
+    )
+
+
+def _check_schedule(num_steps, record_every) -> tuple[int, int]:
+    if isinstance(num_steps, bool) or int(num_steps) != num_steps or num_steps < 0:
         raise ValueError(f"num_steps must be an integer >= 0, got {num_steps=}")
-    if int(record_every) != record_every or record_every < 1:
+    if isinstance(record_every, bool) or int(record_every) != record_every or record_every < 1:
         raise ValueError(f"record_every must be an integer >= 1, got {record_every=}")
     if num_steps % record_every != 0:
         raise ValueError(
             f"record_every must divide num_steps, got {num_steps=} and {record_every=}"
         )
-    num_steps, record_every = int(num_steps), int(record_every)
+    return int(num_steps), int(record_every)
+
+
+def _descend(grad_fn, params0, lr, num_steps, record_every, observe):
+    """Generic plain gradient descent ``p <- p - lr grad_fn(p)`` with recording (lax.scan)."""
+    num_steps, record_every = _check_schedule(num_steps, record_every)
     if observe is None:
-        observe = lambda ws: ws
-    dtype = jnp.result_type(*weights0)
-    sigma_xx = jnp.asarray(sigma_xx, dtype=dtype)
-    sigma_yx = jnp.asarray(sigma_yx, dtype=dtype)
+        observe = lambda p: p
+    dtype = jnp.result_type(*jax.tree_util.tree_leaves(params0))
     lr = jnp.asarray(lr, dtype=dtype)
 
-    def step(ws, _):
-        gs = gradients(ws, sigma_xx, sigma_yx)
-        return tuple((w - lr * g).astype(w.dtype) for w, g in zip(ws, gs, strict=True)), None
+    def step(p, _):
+        g = grad_fn(p)
+        return jax.tree_util.tree_map(lambda w, gw: (w - lr * gw).astype(w.dtype), p, g), None
 
-    def chunk(ws, _):
-        ws, _ = lax.scan(step, ws, None, length=record_every)
-        return ws, observe(ws)
+    def chunk(p, _):
+        p, _ = lax.scan(step, p, None, length=record_every)
+        return p, observe(p)
 
-    first = observe(weights0)
-    weights, later = lax.scan(chunk, weights0, None, length=num_steps // record_every)
+    first = observe(params0)
+    params, later = lax.scan(chunk, params0, None, length=num_steps // record_every)
     records = jax.tree_util.tree_map(
         lambda a, b: jnp.concatenate([jnp.asarray(a)[None], b], axis=0), first, later
     )
-    return weights, records
+    return params, records
+
+
+# ---------------------------------------------------------------------------------------------
+# the 3-layer Saxe network (spec A.2-A.4)
+
+
+def _two_stimulus_statistics(c, dtype) -> tuple[Array, Array]:
+    """``S_xx = I_2`` (one-hot inputs, summed) and ``S_yx = [[c, -c]]`` (targets +-c)."""
+    c = jnp.asarray(c, dtype)
+    return jnp.eye(2, dtype=dtype), jnp.stack([c, -c])[None, :]
+
+
+def saxe_network(
+    task: TaskVectors, *, c: Float[ArrayLike, ""] = 1.0, beta0: Float[ArrayLike, ""] = 0.0
+) -> tuple[tuple[Array, Array], Array, Array]:
+    """Initial weights and data statistics of the 3-layer network of spec A.2.
+
+    ``W1(0) = G = [g+, g-]`` (shape ``(N, 2)``), ``W2(0) = beta0 d^T`` (shape ``(1, N)``), inputs
+    one-hot ``x+ = e1, x- = e2`` with targets ``+c, -c`` and the loss summed over both stimuli,
+    so ``S_xx = I_2`` and ``S_yx = [[c, -c]]``.
+
+    Args:
+        task: :class:`theory.tuning.TaskVectors` of one task (``g_plus`` of shape ``(N,)``).
+        c: target amplitude.
+        beta0: initial decision strength.
+
+    Returns:
+        ``((W1, W2), sigma_xx, sigma_yx)`` ready for :func:`gradient_descent`.
+
+    Raises:
+        ValueError: if the task vectors are not 1-D of equal length.
+    """
+    g_plus, g_minus, d = (jnp.asarray(a) for a in (task.g_plus, task.g_minus, task.d))
+    if g_plus.ndim != 1 or g_plus.shape != g_minus.shape:
+        raise ValueError(
+            f"task.g_plus and task.g_minus must be 1-D of equal length (one task; vmap for "
+            f"many), got shapes {g_plus.shape} and {g_minus.shape}"
+        )
+    dtype = jnp.result_type(g_plus, float)
+    w1 = jnp.stack([g_plus, g_minus], axis=-1).astype(dtype)
+    w2 = (jnp.asarray(beta0, dtype) * d)[None, :]
+    sxx, syx = _two_stimulus_statistics(c, dtype)
+    return (w1, w2), sxx, syx
+
+
+def saxe_projection(
+    weights: tuple[Array, Array], task: TaskVectors
+) -> tuple[Float[Array, ""], Float[Array, ""], Float[Array, ""]]:
+    """Project the 3-layer weights onto the alpha/beta manifold (spec A.4).
+
+    ``alpha_hat = <W1 - G, D>_F / ||D||_F^2`` with ``D = [d, -d]``, ``beta_hat = W2 d / ||d||^2``
+    and the residual ``r = ||W1 - G - alpha_hat D||_F + ||W2 - beta_hat d^T||``.
+
+    Args:
+        weights: ``(W1 (N, 2), W2 (1, N))``.
+        task: the task's population vectors.
+
+    Returns:
+        ``(alpha_hat, beta_hat, residual)`` scalars.
+    """
+    w1, w2 = weights
+    g = jnp.stack([task.g_plus, task.g_minus], axis=-1)
+    big_d = jnp.stack([task.d, -task.d], axis=-1)
+    dw1 = w1 - g
+    alpha = jnp.sum(dw1 * big_d) / jnp.sum(big_d * big_d)
+    beta = (w2[0] @ task.d) / (task.d @ task.d)
+    residual = jnp.linalg.norm(dw1 - alpha * big_d) + jnp.linalg.norm(w2[0] - beta * task.d)
+    return alpha, beta, residual
+
+
+# ---------------------------------------------------------------------------------------------
+# depth-L full-matrix construction (spec A.6)
+
+
+def chain_network(
+    task: TaskVectors, b0_upper: Float[ArrayLike, " Lm1"], *, c: Float[ArrayLike, ""] = 1.0
+) -> tuple[tuple[Array, ...], Array, Array]:
+    """Depth-L linear network whose dynamics are exactly the scalar chain of spec A.6.
+
+    ``W1 = G = [g+, g-]`` (so ``b1(0) = sqrt(v)``), hidden layers ``W_k = b_k(0) dhat dhat^T``
+    (``N x N``, ``k = 2..L-1``) and readout ``W_L = b_L(0) dhat^T`` with ``dhat = d/||d||``.
+    Gradient descent keeps every layer on its rank-one task mode; the strengths follow
+    ``tau b_k' = 2 kappa e prod_{j != k} b_j`` with ``kappa = 1/sqrt(2)``.
+
+    Args:
+        task: one task's population vectors (``g_plus`` of shape ``(N,)``).
+        b0_upper: initial strengths ``(b_2(0), ..., b_L(0))``, shape ``(L - 1,)``; depth
+            ``L >= 2``.
+        c: target amplitude.
+
+    Returns:
+        ``(weights0, sigma_xx, sigma_yx)`` with ``weights0`` input-first of length ``L``.
+
+    Raises:
+        ValueError: if ``b0_upper`` is not 1-D with at least one entry (depth >= 2).
+    """
+    b0_upper = jnp.asarray(b0_upper)
+    if b0_upper.ndim != 1 or b0_upper.shape[0] < 1:
+        raise ValueError(
+            "b0_upper must be 1-D with L - 1 >= 1 entries (network depth L >= 2), got shape "
+            f"{b0_upper.shape}"
+        )
+    (w1, _), sxx, syx = saxe_network(task, c=c)
+    dhat = task.d / jnp.linalg.norm(task.d)
+    b0_upper = b0_upper.astype(w1.dtype)
+    hidden = tuple(b0_upper[k] * jnp.outer(dhat, dhat) for k in range(b0_upper.shape[0] - 1))
+    readout = (b0_upper[-1] * dhat)[None, :]
+    return (w1, *hidden, readout), sxx, syx
+
+
+def chain_projection(
+    weights: tuple[Array, ...], task: TaskVectors
+) -> tuple[Float[Array, " L"], Float[Array, ""]]:
+    """Layer strengths along the task mode and the total off-mode residual of a chain network.
+
+    ``b_1 = <W1, D>_F / ||D||_F`` (``= sqrt(v)(1 + 2 alpha)``), ``b_k = dhat^T W_k dhat`` for the
+    hidden layers and ``b_L = W_L dhat``; the residual sums ``||W1 - G - alpha_hat D||_F``,
+    ``||W_k - b_k dhat dhat^T||_F`` and ``||W_L - b_L dhat^T||``.
+
+    Args:
+        weights: input-first tuple of a :func:`chain_network`.
+        task: the task's population vectors.
+
+    Returns:
+        ``(b, residual)``, ``b`` of shape ``(L,)``.
+    """
+    w1, *hidden, readout = weights
+    dhat = task.d / jnp.linalg.norm(task.d)
+    g = jnp.stack([task.g_plus, task.g_minus], axis=-1)
+    big_d = jnp.stack([task.d, -task.d], axis=-1)
+    d_norm = jnp.linalg.norm(big_d)
+    alpha = jnp.sum((w1 - g) * big_d) / d_norm**2
+    b = [jnp.sum(w1 * big_d) / d_norm]
+    residual = jnp.linalg.norm(w1 - g - alpha * big_d)
+    proj = jnp.outer(dhat, dhat)
+    for w in hidden:
+        bk = dhat @ w @ dhat
+        b.append(bk)
+        residual = residual + jnp.linalg.norm(w - bk * proj)
+    bl = readout[0] @ dhat
+    b.append(bl)
+    residual = residual + jnp.linalg.norm(readout[0] - bl * dhat)
+    return jnp.stack(b), residual
+
+
+# ---------------------------------------------------------------------------------------------
+# multi-location pooling network for transfer (spec A.7)
+
+
+class PoolingParams(NamedTuple):
+    """Plastic weights of the pooling network.
+
+    Attributes:
+        w1: location-specific input layers, shape ``(P, N, 2)``: block ``p`` maps the one-hot
+            (stimulus +, stimulus -) input at location ``p`` to its ``N`` neurons.
+        w2: decision layer over the ``K`` pooled copies, shape ``(K, N)`` (the row vector
+            ``W2 in R^{1 x KN}`` reshaped).
+    """
+
+    w1: Array
+    w2: Array
+
+
+def _check_pool(pool) -> None:
+    if jnp.ndim(pool) != 2:
+        raise ValueError(f"pool must be a (P, K) matrix of pooling rows c_p, got {jnp.shape(pool)}")
+    if _is_concrete(pool):
+        norms = np.linalg.norm(np.asarray(pool), axis=1)
+        if not np.allclose(norms, 1.0, rtol=1e-6, atol=0):
+            raise ValueError(f"pool rows c_p must have unit norm (||c_p|| = 1), got norms {norms}")
+
+
+def _is_concrete(x) -> bool:
+    return not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(x))
+
+
+def pooling_network(
+    task: TaskVectors,
+    pool: Float[ArrayLike, "P K"],
+    *,
+    beta0: Float[ArrayLike, ""] = 0.0,
+    location: int | ArrayLike = 0,
+) -> PoolingParams:
+    """Initial weights of the pooling network: ``W1 = blockdiag_p(G)``, ``W2 = beta0 (c_a x d)^T``.
+
+    The network computes ``y = W2 (C^T x I_N) W1 x`` for a one-hot input ``x in R^{2P}`` over
+    (location, stimulus); the pooling ``C^T x I_N`` is fixed, ``W1`` and ``W2`` are plastic. The
+    effective readout of location ``p`` is ``r_p = sum_k C[p, k] W2_k``.
+
+    Args:
+        task: one task's population vectors (length ``N``).
+        pool: pooling matrix ``C``, shape ``(P, K)``, rows ``c_p`` of unit norm.
+        beta0: initial decision strength along ``c_a x d``.
+        location: the location ``a`` whose pooled direction seeds ``W2`` (int, may be traced).
+
+    Returns:
+        :class:`PoolingParams`.
+
+    Raises:
+        ValueError: if ``pool`` is not a matrix with unit-norm rows.
+    """
+    _check_pool(pool)
+    pool = jnp.asarray(pool)
+    g = jnp.stack([task.g_plus, task.g_minus], axis=-1)
+    dtype = jnp.result_type(g, pool, float)
+    w1 = jnp.broadcast_to(g, (pool.shape[0], *g.shape)).astype(dtype)
+    w2 = jnp.asarray(beta0, dtype) * jnp.outer(pool[location], task.d).astype(dtype)
+    return PoolingParams(w1, w2)
+
+
+def pooling_outputs(params: PoolingParams, pool: Float[ArrayLike, "P K"]) -> Float[Array, "P 2"]:
+    """Network outputs ``y[p, s]`` for stimulus ``s in (+, -)`` shown at location ``p``.
+
+    Args:
+        params: :class:`PoolingParams`.
+        pool: pooling matrix ``(P, K)``.
+
+    Returns:
+        Shape ``(P, 2)``.
+    """
+    readout = jnp.asarray(pool) @ params.w2  # (P, N)
+    return jnp.einsum("pn,pns->ps", readout, params.w1)
+
+
+def pooling_loss(
+    params: PoolingParams,
+    pool: Float[ArrayLike, "P K"],
+    location: int | ArrayLike,
+    c: Float[ArrayLike, ""] = 1.0,
+) -> Float[Array, ""]:
+    """Loss ``1/2 sum_s (y*_s - y[a, s])^2`` of training at location ``a`` only (targets ``+-c``).
+
+    Args:
+        params: :class:`PoolingParams`.
+        pool: pooling matrix ``(P, K)``.
+        location: trained location ``a`` (int, may be traced).
+        c: target amplitude.
+
+    Returns:
+        Scalar loss.
+    """
+    y = pooling_outputs(params, pool)
+    mask = (jnp.arange(y.shape[0]) == location).astype(y.dtype)
+    target = jnp.stack([jnp.asarray(c, y.dtype), -jnp.asarray(c, y.dtype)])
+    return 0.5 * jnp.sum(mask[:, None] * (target[None, :] - y) ** 2)
+
+
+def pooling_gradient_descent(
+    params0: PoolingParams,
+    pool: Float[ArrayLike, "P K"],
+    location: int | ArrayLike,
+    *,
+    c: Float[ArrayLike, ""] = 1.0,
+    lr: Float[ArrayLike, ""],
+    num_steps: int,
+    record_every: int = 1,
+    observe: Callable[[PoolingParams], Any] | None = None,
+) -> tuple[PoolingParams, Any]:
+    """Full-batch gradient descent on the pooling network, training at one location.
+
+    Only the diagonal blocks of ``W1`` exist (location-specific populations, no weight sharing),
+    so blocks of untrained locations receive exactly zero gradient.
+
+    Args:
+        params0: initial :class:`PoolingParams`.
+        pool: pooling matrix ``(P, K)`` with unit-norm rows.
+        location: trained location (int, may be traced).
+        c: target amplitude.
+        lr: learning rate.
+        num_steps: number of steps (static).
+        record_every: recording period (static, divides ``num_steps``).
+        observe: ``observe(params) -> pytree`` recorded at steps ``0, record_every, ...``;
+            default records the params.
+
+    Returns:
+        ``(params_final, records)``.
+
+    Raises:
+        ValueError: for a bad schedule or pooling matrix.
+    """
+    _check_pool(pool)
+    pool = jnp.asarray(pool)
+    grad_fn = jax.grad(lambda p: pooling_loss(p, pool, location, c))
+    return _descend(grad_fn, params0, lr, num_steps, record_every, observe)
+
+
+def pooling_projection(
+    params: PoolingParams, pool: Float[ArrayLike, "P K"], task: TaskVectors
+) -> dict[str, Array]:
+    """Per-location reduced variables of the pooling network.
+
+    Args:
+        params: :class:`PoolingParams`.
+        pool: pooling matrix ``(P, K)``.
+        task: the task's population vectors.
+
+    Returns:
+        dict with ``alpha`` (``(P,)``: ``<W1_p - G, D>_F / ||D||_F^2``), ``beta`` (``(P,)``: the
+        strength ``r_p d / ||d||^2`` of the effective readout of each location, equal to
+        ``c_ap beta`` after training at a) and ``outputs`` (``(P, 2)``).
+    """
+    g = jnp.stack([task.g_plus, task.g_minus], axis=-1)
+    big_d = jnp.stack([task.d, -task.d], axis=-1)
+    alpha = jnp.sum((params.w1 - g[None]) * big_d[None], axis=(1, 2)) / jnp.sum(big_d * big_d)
+    readout = jnp.asarray(pool) @ params.w2
+    beta = readout @ task.d / (task.d @ task.d)
+    return {"alpha": alpha, "beta": beta, "outputs": pooling_outputs(params, pool)}

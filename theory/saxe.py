@@ -1,0 +1,1079 @@
+r"""Saxe's deep-linear theory of perceptual learning: alpha/beta dynamics and their consequences.
+
+The 3-layer linear network (spec A.2-A.4) has input layer ``W1 in R^{N x 2}`` (columns = the
+population responses ``g+, g-`` to the two stimuli, one-hot inputs ``x+ = e1, x- = e2``) and a
+scalar decision layer ``W2 in R^{1 x N}``, targets ``y* = +-c`` and the loss summed over the two
+stimuli, ``L = 1/2 sum_mu (y*_mu - W2 W1 x_mu)^2``. Gradient flow ``tau dW/dt = -dL/dW`` keeps the
+weights on the manifold ``W1 = [g+, g-] + alpha [d, -d]``, ``W2 = beta d^T`` with
+
+.. math::
+    \tau \dot\alpha = \beta\, e, \qquad \tau \dot\beta = (1 + 2\alpha)\, e, \qquad
+    e = c - v\beta(1 + 2\alpha),
+
+``d = g+ - g-`` and ``v = d^T g+`` (needs ``||g+|| = ||g-||``). Conventions used throughout:
+
+* ``c``: target amplitude (default 1); ``tau``: time constant (default 1, so ``t = step * lr``
+  for gradient descent with learning rate ``lr``); ``alpha(0) = 0``, ``beta(0) = beta0 >= 0``.
+* Conserved along trajectories: ``beta^2 - 2 alpha - 2 alpha^2 = beta0^2`` (with ``alpha0 = 0``).
+* All functions are pure, jittable and vmap over tasks (``v, c, beta0, tau, ...``). Value checks
+  (``v > 0``, ``0 <= beta0 < 1/sqrt(2)``, ``t >= 0``, ...) raise ``ValueError`` when the inputs
+  are concrete; inside ``jit``/``vmap`` they cannot raise, and the functions return ``NaN``
+  outside their domain or a boolean ``ok`` status flag instead.
+* ODE solves use diffrax ``Tsit5`` + ``PIDController(rtol, atol)`` + ``SaveAt(ts=...)`` with
+  ``throw=False``; the solver status is always returned (``ok``) and, for concrete calls, a failed
+  solve raises ``RuntimeError``.
+
+Also here: the fixed point, early-time asymptotics, half-times, the within-layer change profile,
+the depth-L scalar chain (spec A.6, reverse hierarchy), the pooling/transfer model (spec A.7)
+with its savings corollary, and the reference table of spec A.5. Gradient-descent simulations of
+the full networks live in :mod:`theory.deep_linear`; :func:`simulate` wraps the 3-layer one.
+
+References:
+    A. M. Saxe, *A deep learning theory of perceptual learning dynamics* (poster, seed 001);
+    Saxe, McClelland & Ganguli (2014), *Exact solutions to the nonlinear dynamics of learning in
+    deep linear neural networks*; spec ``theory-saxe-and-efficient-coding.md`` A.4-A.7.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import diffrax
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike, Bool, Float
+
+from theory import deep_linear
+from theory import tuning as _tuning
+
+__all__ = [
+    "ChainSolution",
+    "ODESolution",
+    "Simulation",
+    "beta_over_alpha",
+    "chain_deltas",
+    "change_profile",
+    "closed_form",
+    "conserved_quantity",
+    "early_time",
+    "fixed_point",
+    "half_times",
+    "integrate",
+    "integrate_chain",
+    "integrate_q",
+    "most_changed_offset_deg",
+    "reference_table",
+    "saxe_chain_strengths",
+    "savings",
+    "simulate",
+    "time_at_alpha",
+    "time_at_beta",
+    "time_at_output",
+    "transfer_output",
+    "transfer_ratio",
+    "vector_field",
+    "chain_vector_field",
+]
+
+BETA0_MAX = float(1.0 / np.sqrt(2.0))  # closed form domain: 0 <= beta0 < 1/sqrt(2)
+KAPPA_SAXE = float(1.0 / np.sqrt(2.0))  # chain output gain of the 3-layer model (spec A.6)
+REFERENCE_DTHETAS_DEG = (1.0, 2.0, 5.0, 10.0, 20.0, 45.0, 90.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# validation helpers (concrete inputs raise; traced inputs are handled with NaN / status flags)
+
+
+def _is_concrete(*xs) -> bool:
+    return not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(xs))
+
+
+def _require(name: str, value, predicate, allowed: str) -> None:
+    """Raise ``ValueError`` naming ``name`` and the allowed range if a concrete value fails."""
+    if value is None or not _is_concrete(value):
+        return
+    arr = np.asarray(value)
+    with np.errstate(invalid="ignore"):
+        ok = predicate(arr)
+    if not np.all(ok):
+        raise ValueError(f"{name} must be {allowed}, got {name}={arr}")
+
+
+def _check_task_args(*, v=None, c=None, beta0=None, tau=None, t=None, closed=False) -> None:
+    _require("v", v, lambda a: a > 0, "> 0 (v = d^T g+ is the task's discriminability)")
+    _require("c", c, lambda a: a >= 0, ">= 0 (target amplitude)")
+    _require("tau", tau, lambda a: a > 0, "> 0 (time constant)")
+    _require("t", t, lambda a: a >= 0, ">= 0 (times since the start of training)")
+    if closed:
+        _require(
+            "beta0",
+            beta0,
+            lambda a: (a >= 0) & (a < BETA0_MAX),
+            "in [0, 1/sqrt(2)) for the closed form (use integrate() otherwise)",
+        )
+    else:
+        _require("beta0", beta0, lambda a: a >= 0, ">= 0")
+
+
+def _float(x, like=None):
+    dtype = jnp.result_type(float) if like is None else jnp.result_type(like, float)
+    return jnp.asarray(x, dtype=dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# the reduced alpha/beta dynamics
+
+
+def vector_field(t, y: Float[Array, "2"], args: dict) -> Float[Array, "2"]:
+    r"""The alpha/beta vector field ``f(t, y, args)`` (diffrax convention).
+
+    .. math:: \tau\dot\alpha = \beta e,\quad \tau\dot\beta = (1+2\alpha) e,\quad
+              e = c - v\beta(1+2\alpha)
+
+    Args:
+        t: time (unused; autonomous system).
+        y: state ``(alpha, beta)``, shape ``(2,)``.
+        args: dict with scalar arrays ``v`` (> 0), ``c`` and ``tau`` (> 0).
+
+    Returns:
+        ``(d alpha/dt, d beta/dt)``, shape ``(2,)``.
+    """
+    del t
+    alpha, beta = y[0], y[1]
+    u = 1.0 + 2.0 * alpha
+    err = args["c"] - args["v"] * beta * u
+    return jnp.stack([beta * err, u * err]) / args["tau"]
+
+
+class ODESolution(NamedTuple):
+    """Numerical alpha/beta trajectory.
+
+    Attributes:
+        ts: save times, shape ``(T,)``.
+        alpha: shape ``(T,)``.
+        beta: shape ``(T,)``.
+        ok: scalar bool, ``True`` iff the solver succeeded and the inputs were valid.
+    """
+
+    ts: Array
+    alpha: Array
+    beta: Array
+    ok: Array
+
+
+def _solve(field, ts, y0, args, rtol, atol, max_steps):
+    """diffeqsolve from t0 = 0 to ts[-1] with Tsit5 + PID; returns (ys, ok)."""
+    ts_safe = jnp.maximum(ts, 0.0)
+    sol = diffrax.diffeqsolve(
+        diffrax.ODETerm(field),
+        diffrax.Tsit5(),
+        t0=jnp.zeros((), ts.dtype),
+        t1=ts_safe[-1],
+        dt0=None,
+        y0=y0,
+        args=args,
+        saveat=diffrax.SaveAt(ts=ts_safe),
+        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
+        max_steps=max_steps,
+        throw=False,
+    )
+    ok = (sol.result == diffrax.RESULTS.successful) & jnp.all(ts >= 0)
+    return sol.ys, ok
+
+
+@functools.partial(jax.jit, static_argnames=("max_steps",))
+def _integrate_jit(ts, v, c, beta0, tau, alpha0, rtol, atol, max_steps):
+    y0 = jnp.stack([alpha0, beta0])
+    args = {"v": v, "c": c, "tau": tau}
+    ys, ok = _solve(vector_field, ts, y0, args, rtol, atol, max_steps)
+    ok = ok & (v > 0) & (tau > 0)
+    return ODESolution(ts, ys[:, 0], ys[:, 1], ok)
+
+
+def _raise_if_failed(ok, what: str) -> None:
+    if _is_concrete(ok) and not bool(np.all(np.asarray(ok))):
+        raise RuntimeError(
+            f"{what}: the diffrax solve did not succeed (sol.result != successful); "
+            "increase max_steps or loosen rtol/atol"
+        )
+
+
+def integrate(
+    ts: Float[ArrayLike, " T"],
+    v: Float[ArrayLike, ""],
+    c: Float[ArrayLike, ""] = 1.0,
+    beta0: Float[ArrayLike, ""] = 0.0,
+    tau: Float[ArrayLike, ""] = 1.0,
+    *,
+    alpha0: Float[ArrayLike, ""] = 0.0,
+    rtol: float = 1e-10,
+    atol: float = 1e-12,
+    max_steps: int = 16_384,
+) -> ODESolution:
+    """Integrate the alpha/beta ODE numerically from ``t = 0`` (diffrax Tsit5, adaptive).
+
+    Valid for any ``beta0 >= 0`` and ``alpha0`` (no closed-form restriction). Jittable and
+    vmappable over tasks; the status flag ``ok`` reports solver failure and invalid inputs.
+
+    Args:
+        ts: non-decreasing save times >= 0, shape ``(T,)`` (units of ``tau``).
+        v: task discriminability ``d^T g+`` (> 0).
+        c: target amplitude (>= 0).
+        beta0: initial decision-layer strength (>= 0).
+        tau: time constant (> 0).
+        alpha0: initial input-layer change (default 0).
+        rtol: relative tolerance of the PID step-size controller (float64 needed below ~1e-6).
+        atol: absolute tolerance.
+        max_steps: maximum number of solver steps (static).
+
+    Returns:
+        :class:`ODESolution` ``(ts, alpha, beta, ok)``.
+
+    Raises:
+        ValueError: for concrete invalid inputs (``v <= 0``, ``tau <= 0``, ``t < 0``,
+            ``beta0 < 0``, ``c < 0``) or ``ts`` not of rank 1.
+        RuntimeError: if a concrete solve fails (``sol.result`` not successful).
+
+    Examples:
+        >>> import jax
+        >>> with jax.enable_x64(True):
+        ...     sol = integrate([0.0, 1.0, 50.0], v=0.5)
+        ...     a, b = fixed_point(0.5)
+        ...     print(bool(sol.ok), bool(abs(sol.alpha[-1] - a) < 1e-9))
+        True True
+    """
+    if jnp.ndim(ts) != 1:
+        raise ValueError(f"ts must be a 1-D array of save times, got shape {jnp.shape(ts)}")
+    _check_task_args(v=v, c=c, beta0=beta0, tau=tau, t=ts)
+    ts = _float(ts)
+    cast = lambda x: jnp.asarray(x, ts.dtype)
+    sol = _integrate_jit(
+        ts, cast(v), cast(c), cast(beta0), cast(tau), cast(alpha0), rtol, atol, int(max_steps)
+    )
+    _raise_if_failed(sol.ok, "integrate")
+    return sol
+
+
+# ---------------------------------------------------------------------------------------------
+# closed form, fixed point, conservation, asymptotics
+
+
+def _zpm(v, c, beta0):
+    """Constants of the closed form: C, R, z+, z-, z0 (spec A.5)."""
+    big_c = 1.0 - 2.0 * beta0**2
+    a = 2.0 * jnp.sqrt(2.0) * c
+    b = v * big_c
+    r = jnp.sqrt(a * a + b * b)
+    z_plus = (a + r) / b
+    z_minus = -1.0 / z_plus  # z+ z- = -1; avoids the cancellation in (A - R) / B
+    z0 = jnp.exp(2.0 * jnp.arcsinh(beta0 * jnp.sqrt(2.0 / big_c)))
+    return big_c, r, z_plus, z_minus, z0
+
+
+def _valid_closed(v, c, beta0, tau):
+    return (v > 0) & (c >= 0) & (beta0 >= 0) & (beta0 < BETA0_MAX) & (tau > 0)
+
+
+@jax.jit
+def _closed_form_jit(t, v, c, beta0, tau):
+    big_c, r, z_plus, z_minus, z0 = _zpm(v, c, beta0)
+    decay = jnp.exp(-r * t / tau)
+    e0 = (z_plus - z0) / (z0 - z_minus)
+    big_e = e0 * decay
+    # z - z0 = (z+ - z0)(1 - e^{-Rt/tau}) / (1 + E): exact and free of cancellation near t = 0
+    dz = -(z_plus - z0) * jnp.expm1(-r * t / tau) / (1.0 + big_e)
+    half_dpsi = 0.5 * jnp.log1p(dz / z0)  # (psi - psi0) / 2
+    half_psi0 = jnp.arcsinh(beta0 * jnp.sqrt(2.0 / big_c))
+    half_psi = half_psi0 + half_dpsi
+    beta = jnp.sqrt(big_c / 2.0) * jnp.sinh(half_psi)
+    u = jnp.sqrt(big_c) * jnp.cosh(half_psi)
+    # alpha = (u - 1)/2 = (beta^2 - beta0^2)/(u + 1), with beta^2 - beta0^2 as a product of sinh
+    db2 = 0.5 * big_c * jnp.sinh(half_dpsi) * jnp.sinh(half_psi + half_psi0)
+    alpha = db2 / (u + 1.0)
+    bad = ~_valid_closed(v, c, beta0, tau) | ~(t >= 0)
+    return jnp.where(bad, jnp.nan, alpha), jnp.where(bad, jnp.nan, beta)
+
+
+def closed_form(
+    t: Float[ArrayLike, "*T"],
+    v: Float[ArrayLike, ""],
+    c: Float[ArrayLike, ""] = 1.0,
+    beta0: Float[ArrayLike, ""] = 0.0,
+    tau: Float[ArrayLike, ""] = 1.0,
+) -> tuple[Float[Array, "*T"], Float[Array, "*T"]]:
+    r"""Exact solution ``(alpha(t), beta(t))`` of the alpha/beta ODE with ``alpha(0) = 0``.
+
+    With ``C = 1 - 2 beta0^2``, ``u = 1 + 2 alpha = sqrt(C) cosh(psi/2)``,
+    ``beta = sqrt(C/2) sinh(psi/2)``, the angle obeys ``tau psi' = A - B sinh psi`` with
+    ``A = 2 sqrt(2) c``, ``B = v C``, solved by ``z = e^psi``:
+
+    .. math:: z(t) = \frac{z_+ + z_- E(t)}{1 + E(t)},\quad
+              E(t) = \frac{z_+ - z_0}{z_0 - z_-} e^{-R t/\tau},\quad
+              z_\pm = \frac{A \pm R}{B},\quad R = \sqrt{A^2 + B^2}
+
+    (a logistic approach at rate ``R/tau``), evaluated in a cancellation-free form.
+
+    Args:
+        t: times >= 0, any shape (units of ``tau``).
+        v: discriminability, > 0.
+        c: target amplitude, >= 0.
+        beta0: initial decision strength, in ``[0, 1/sqrt(2))``.
+        tau: time constant, > 0.
+
+    Returns:
+        ``(alpha, beta)``, each of the shape of ``t``; ``NaN`` where (traced) inputs are outside
+        the domain.
+
+    Raises:
+        ValueError: for concrete inputs outside the domain, naming the parameter and range.
+
+    References:
+        Spec A.5 (derived for this project from the poster's ODEs).
+
+    Examples:
+        >>> import jax
+        >>> with jax.enable_x64(True):
+        ...     a, b = closed_form(1e9, v=0.5)
+        ...     print([round(float(x), 9) for x in (a, b)] == [round(float(x), 9)
+        ...           for x in fixed_point(0.5)])
+        True
+    """
+    _check_task_args(v=v, c=c, beta0=beta0, tau=tau, t=t, closed=True)
+    t = _float(t)
+    cast = lambda x: jnp.asarray(x, t.dtype)
+    return _closed_form_jit(t, cast(v), cast(c), cast(beta0), cast(tau))
+
+
+def fixed_point(
+    v: Float[ArrayLike, "*B"],
+    c: Float[ArrayLike, "*B"] = 1.0,
+    beta0: Float[ArrayLike, "*B"] = 0.0,
+) -> tuple[Float[Array, "*B"], Float[Array, "*B"]]:
+    r"""Fixed point ``(alpha*, beta*)`` reached from ``alpha(0) = 0, beta(0) = beta0``.
+
+    Solves ``c = v beta* u*`` on the conserved curve ``u*^2 - 2 beta*^2 = C = 1 - 2 beta0^2``:
+
+    .. math:: u_*^2 = \tfrac12\left(C + \sqrt{C^2 + 8c^2/v^2}\right),\quad
+              \alpha_* = (u_* - 1)/2,\quad \beta_* = c / (v u_*)
+
+    Limits: easy tasks (``v >> c``): ``alpha* ~ c^2/(2v^2)``, ``beta* ~ c/v``; hard tasks
+    (``v << c``): ``u* ~ (2c^2/v^2)^{1/4}``, ``alpha* ~ u*/2``, ``beta* ~ u*/sqrt(2)``.
+
+    Args:
+        v: discriminability, > 0.
+        c: target amplitude, >= 0.
+        beta0: initial decision strength, >= 0 (default 0, the spec's case).
+
+    Returns:
+        ``(alpha*, beta*)`` with the broadcast shape of the inputs.
+
+    Raises:
+        ValueError: for concrete ``v <= 0``, ``c < 0`` or ``beta0 < 0``.
+
+    Examples:
+        >>> a, b = fixed_point(1.0, 0.0)
+        >>> float(a), float(b)
+        (0.0, 0.0)
+    """
+    _check_task_args(v=v, c=c, beta0=beta0)
+    v = _float(v)
+    c, beta0 = jnp.asarray(c, v.dtype), jnp.asarray(beta0, v.dtype)
+    big_c = 1.0 - 2.0 * beta0**2
+    x = 8.0 * c**2 / v**2
+    # u*^2 - 1 written without cancellation for small x (easy tasks)
+    root = jnp.sqrt(big_c**2 + x)
+    u2_minus_1 = jnp.where(
+        big_c > 0,
+        big_c - 1.0 + x / (2.0 * (root + big_c)),
+        (big_c + root) / 2.0 - 1.0,
+    )
+    u = jnp.sqrt(1.0 + u2_minus_1)
+    alpha = u2_minus_1 / (2.0 * (u + 1.0))
+    beta = c / (v * u)
+    bad = ~(v > 0) | ~(c >= 0) | ~(beta0 >= 0)
+    return jnp.where(bad, jnp.nan, alpha), jnp.where(bad, jnp.nan, beta)
+
+
+def conserved_quantity(alpha: Float[ArrayLike, "*T"], beta: Float[ArrayLike, "*T"]) -> Array:
+    """The invariant ``beta^2 - 2 alpha - 2 alpha^2`` (equals ``beta0^2`` when ``alpha0 = 0``).
+
+    It is the trace of the deep-linear invariant ``W2^T W2 - W1 W1^T`` divided by ``2v``.
+
+    Args:
+        alpha: any shape.
+        beta: same shape.
+
+    Returns:
+        Array of the common shape.
+    """
+    alpha, beta = jnp.asarray(alpha), jnp.asarray(beta)
+    return beta**2 - 2.0 * alpha - 2.0 * alpha**2
+
+
+def beta_over_alpha(alpha: Float[ArrayLike, "*T"], beta0: Float[ArrayLike, ""] = 0.0) -> Array:
+    r"""Exact ratio ``beta/alpha = sqrt(2/alpha + 2 + beta0^2/alpha^2)`` on the conserved curve.
+
+    Asymptotes: ``sqrt(2)/sqrt(alpha)`` as ``alpha -> 0`` (``beta0 = 0``) and ``sqrt(2)`` as
+    ``alpha -> infinity``; always ``> sqrt(2)`` for ``alpha > 0``.
+
+    Args:
+        alpha: input-layer change(s) > 0, any shape.
+        beta0: initial decision strength >= 0.
+
+    Returns:
+        Ratio with the shape of ``alpha``.
+    """
+    alpha = _float(alpha)
+    return jnp.sqrt(2.0 / alpha + 2.0 + (beta0 / alpha) ** 2)
+
+
+def early_time(
+    t: Float[ArrayLike, "*T"],
+    v: Float[ArrayLike, ""],
+    c: Float[ArrayLike, ""] = 1.0,
+    beta0: Float[ArrayLike, ""] = 0.0,
+    tau: Float[ArrayLike, ""] = 1.0,
+) -> tuple[Float[Array, "*T"], Float[Array, "*T"]]:
+    r"""Second-order Taylor expansion of ``(alpha, beta)`` at ``t = 0`` (error ``O(t^3)``).
+
+    With ``s = t/tau`` and ``e0 = c - v beta0``:
+
+    .. math:: \alpha \approx \beta_0 e_0 s + \tfrac12 (e_0^2 - v\beta_0 e_0 (1+2\beta_0^2)) s^2,
+              \quad
+              \beta \approx \beta_0 + e_0 s + \tfrac12 (2\beta_0 e_0^2 - v e_0 (1+2\beta_0^2)) s^2
+
+    For ``beta0 = 0`` the leading terms are ``beta ~ c t/tau`` (linear) and
+    ``alpha ~ c^2 t^2/(2 tau^2)`` (quadratic): the decision layer changes first.
+
+    Args:
+        t: times >= 0, any shape.
+        v: discriminability, > 0.
+        c: target amplitude.
+        beta0: initial decision strength, >= 0.
+        tau: time constant, > 0.
+
+    Returns:
+        ``(alpha, beta)`` approximations, shape of ``t``.
+
+    Raises:
+        ValueError: for concrete invalid inputs.
+    """
+    _check_task_args(v=v, c=c, beta0=beta0, tau=tau, t=t)
+    s = _float(t) / tau
+    e0 = c - v * beta0
+    k = 1.0 + 2.0 * beta0**2
+    alpha = beta0 * e0 * s + 0.5 * (e0**2 - v * beta0 * e0 * k) * s**2
+    beta = beta0 + e0 * s + 0.5 * (2.0 * beta0 * e0**2 - v * e0 * k) * s**2
+    return alpha, beta
+
+
+# ---------------------------------------------------------------------------------------------
+# times to reach a level (closed-form inversion, and quadrature for any beta0)
+
+
+def _time_from_z(z, v, c, beta0, tau):
+    _, r, z_plus, z_minus, z0 = _zpm(v, c, beta0)
+    return (tau / r) * jnp.log(((z_plus - z0) * (z - z_minus)) / ((z0 - z_minus) * (z_plus - z)))
+
+
+def _z_of_beta(beta, beta0):
+    big_c = 1.0 - 2.0 * beta0**2
+    return jnp.exp(2.0 * jnp.arcsinh(beta * jnp.sqrt(2.0 / big_c)))
+
+
+def time_at_beta(
+    beta: Float[ArrayLike, "*B"],
+    v: Float[ArrayLike, ""],
+    c: Float[ArrayLike, ""] = 1.0,
+    beta0: Float[ArrayLike, ""] = 0.0,
+    tau: Float[ArrayLike, ""] = 1.0,
+) -> Float[Array, "*B"]:
+    """Time at which ``beta(t)`` reaches ``beta`` (inverse of :func:`closed_form`).
+
+    Args:
+        beta: level(s) strictly between ``beta0`` and ``beta*`` (else ``NaN``/``inf``).
+        v, c, beta0, tau: as in :func:`closed_form` (``0 <= beta0 < 1/sqrt(2)``).
+
+    Returns:
+        Times, shape of ``beta``.
+
+    Raises:
+        ValueError: for concrete inputs outside the closed form's domain.
+    """
+    _check_task_args(v=v, c=c, beta0=beta0, tau=tau, closed=True)
+    beta = _float(beta)
+    return _time_from_z(_z_of_beta(beta, beta0), v, c, beta0, tau)
+
+
+def time_at_alpha(
+    alpha: Float[ArrayLike, "*B"],
+    v: Float[ArrayLike, ""],
+    c: Float[ArrayLike, ""] = 1.0,
+    beta0: Float[ArrayLike, ""] = 0.0,
+    tau: Float[ArrayLike, ""] = 1.0,
+) -> Float[Array, "*B"]:
+    """Time at which ``alpha(t)`` reaches ``alpha`` (via the conservation law and the closed form).
+
+    Args:
+        alpha: level(s) strictly between 0 and ``alpha*``.
+        v, c, beta0, tau: as in :func:`closed_form`.
+
+    Returns:
+        Times, shape of ``alpha``.
+    """
+    alpha = _float(alpha)
+    beta = jnp.sqrt(beta0**2 + 2.0 * alpha + 2.0 * alpha**2)
+    return time_at_beta(beta, v, c, beta0, tau)
+
+
+def half_times(
+    v: Float[ArrayLike, "*B"],
+    c: Float[ArrayLike, "*B"] = 1.0,
+    beta0: Float[ArrayLike, "*B"] = 0.0,
+    tau: Float[ArrayLike, "*B"] = 1.0,
+) -> tuple[Float[Array, "*B"], Float[Array, "*B"]]:
+    """Half-times ``(t_half(alpha), t_half(beta))``: times to cover half of each layer's change.
+
+    ``alpha(t_half) = alpha*/2`` and ``beta(t_half) = beta0 + (beta* - beta0)/2``. Because
+    ``alpha`` is a convex function of ``beta`` on the conserved curve,
+    ``t_half(beta) < t_half(alpha)`` for every task.
+
+    Args:
+        v, c, beta0, tau: as in :func:`closed_form` (broadcast together).
+
+    Returns:
+        ``(t_half_alpha, t_half_beta)``.
+    """
+    _check_task_args(v=v, c=c, beta0=beta0, tau=tau, closed=True)
+    v = _float(v)
+    a_star, b_star = fixed_point(v, c, beta0)
+    t_alpha = time_at_alpha(0.5 * a_star, v, c, beta0, tau)
+    t_beta = time_at_beta(beta0 + 0.5 * (b_star - beta0), v, c, beta0, tau)
+    return t_alpha, t_beta
+
+
+@functools.partial(jax.jit, static_argnames=("max_steps",))
+def _time_at_output_jit(y, v, c, beta0, tau, rtol, atol, max_steps):
+    big_c = 1.0 - 2.0 * beta0**2
+    # beta level at which v beta u = y on the conserved curve u^2 = C + 2 beta^2
+    beta_target = jnp.sqrt((-big_c + jnp.sqrt(big_c**2 + 8.0 * (y / v) ** 2)) / 4.0)
+    already = beta_target <= beta0
+    b1 = jnp.where(already, beta0 + 1.0, beta_target)  # dummy, non-degenerate interval
+
+    def dt_dbeta(b, t, args):
+        del t
+        u = jnp.sqrt(big_c + 2.0 * b**2)
+        return tau / (u * (c - v * b * u))
+
+    sol = diffrax.diffeqsolve(
+        diffrax.ODETerm(dt_dbeta),
+        diffrax.Tsit5(),
+        t0=beta0,
+        t1=b1,
+        dt0=None,
+        y0=jnp.zeros_like(beta0),
+        saveat=diffrax.SaveAt(t1=True),
+        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
+        max_steps=max_steps,
+        throw=False,
+    )
+    ok = (sol.result == diffrax.RESULTS.successful) & (y < c) & (y >= 0) & (v > 0)
+    t = jnp.where(already, 0.0, sol.ys[-1])
+    return jnp.where(ok | already, t, jnp.nan), ok | already
+
+
+def time_at_output(
+    y: Float[ArrayLike, ""],
+    v: Float[ArrayLike, ""],
+    c: Float[ArrayLike, ""] = 1.0,
+    beta0: Float[ArrayLike, ""] = 0.0,
+    tau: Float[ArrayLike, ""] = 1.0,
+    *,
+    rtol: float = 1e-10,
+    atol: float = 1e-12,
+    max_steps: int = 4096,
+) -> tuple[Float[Array, ""], Bool[Array, ""]]:
+    """Time at which the network output ``y+ = v beta (1 + 2 alpha)`` first reaches ``y``.
+
+    Works for any ``beta0 >= 0`` (also outside the closed form's domain): on the conserved curve
+    ``beta`` increases monotonically, so ``t(y) = tau int_{beta0}^{beta(y)} db / (u (c - v b u))``
+    is integrated with diffrax (Tsit5, ``beta`` as the independent variable). Returns 0 if the
+    initial output already exceeds ``y``.
+
+    Args:
+        y: output level, ``0 <= y < c``.
+        v: discriminability, > 0.
+        c: target amplitude, > 0.
+        beta0: initial decision strength (``alpha0 = 0``), >= 0 and below ``beta*``.
+        tau: time constant, > 0.
+        rtol, atol, max_steps: diffrax tolerances and step budget.
+
+    Returns:
+        ``(t, ok)``: the time (``NaN`` if not ok) and the status flag.
+
+    Raises:
+        ValueError: for concrete invalid inputs (including ``y`` outside ``[0, c)``).
+        RuntimeError: if a concrete solve fails.
+    """
+    _check_task_args(v=v, c=c, beta0=beta0, tau=tau)
+    if _is_concrete(y, c) and not np.all((np.asarray(y) >= 0) & (np.asarray(y) < np.asarray(c))):
+        raise ValueError(f"y must be in [0, c) (an output level below the target), got {y=}")
+    y = _float(y)
+    cast = lambda x: jnp.asarray(x, y.dtype)
+    t, ok = _time_at_output_jit(
+        y, cast(v), cast(c), cast(beta0), cast(tau), rtol, atol, int(max_steps)
+    )
+    _raise_if_failed(ok, "time_at_output")
+    return t, ok
+
+
+# ---------------------------------------------------------------------------------------------
+# within-layer profile
+
+
+def change_profile(alpha: Float[ArrayLike, "*T"], d: Float[ArrayLike, " n"]) -> Array:
+    """Within-layer change ``|alpha d_j|`` of each input neuron (``Delta W1[j, +-] = +-alpha d_j``).
+
+    Args:
+        alpha: input-layer change(s), shape ``T`` (any).
+        d: task direction ``g+ - g-``, shape ``(n,)``.
+
+    Returns:
+        Shape ``T + (n,)``.
+    """
+    alpha, d = jnp.asarray(alpha), jnp.asarray(d)
+    return jnp.abs(alpha[..., None] * d.reshape((1,) * alpha.ndim + d.shape))
+
+
+def most_changed_offset_deg(
+    d: Float[ArrayLike, "*B n"], theta0_rad: Float[ArrayLike, ""] = _tuning.THETA0_RAD
+) -> Array:
+    """|preferred orientation - theta0| (degrees, in [0, 90]) of the most-changed neuron.
+
+    The most-changed neuron maximises ``|d_j|`` (the change is ``alpha |d_j|``); preferred
+    orientations are the uniform grid ``j pi / n`` of :mod:`theory.tuning`.
+
+    Args:
+        d: task direction(s), shape ``(..., n)``.
+        theta0_rad: reference orientation (radians).
+
+    Returns:
+        Offsets in degrees, shape ``(...)``.
+    """
+    d = jnp.asarray(d)
+    phi = _tuning.preferred_orientations(d.shape[-1], dtype=jnp.result_type(d, float))
+    j = jnp.argmax(jnp.abs(d), axis=-1)
+    offset = jnp.mod(phi[j] - theta0_rad + jnp.pi / 2, jnp.pi) - jnp.pi / 2
+    return jnp.rad2deg(jnp.abs(offset))
+
+
+# ---------------------------------------------------------------------------------------------
+# the depth-L scalar chain (spec A.6)
+
+
+def chain_vector_field(t, b: Float[Array, " L"], args: dict) -> Float[Array, " L"]:
+    r"""Scalar chain ``tau b_k' = 2 kappa e prod_{j != k} b_j``, ``e = c - kappa prod_j b_j``.
+
+    Args:
+        t: time (unused).
+        b: layer strengths along the task mode, shape ``(L,)``.
+        args: dict with ``c``, ``kappa``, ``tau`` scalars.
+
+    Returns:
+        ``db/dt``, shape ``(L,)``.
+    """
+    del t
+    depth = b.shape[0]
+    others = jnp.stack([jnp.prod(jnp.where(jnp.arange(depth) == k, 1.0, b)) for k in range(depth)])
+    err = args["c"] - args["kappa"] * jnp.prod(b)
+    return 2.0 * args["kappa"] * err * others / args["tau"]
+
+
+class ChainSolution(NamedTuple):
+    """Scalar-chain trajectory: ``ts (T,)``, ``b (T, L)`` and status ``ok``."""
+
+    ts: Array
+    b: Array
+    ok: Array
+
+
+def _check_depth_b0(b0) -> None:
+    if jnp.ndim(b0) != 1 or jnp.shape(b0)[0] < 1:
+        raise ValueError(
+            f"b0 must be a 1-D array of initial layer strengths with depth >= 1, got shape "
+            f"{jnp.shape(b0)}"
+        )
+    _require("b0", b0, lambda a: a > 0, "> 0 (initial layer strengths along the task mode)")
+
+
+@functools.partial(jax.jit, static_argnames=("max_steps",))
+def _integrate_chain_jit(ts, b0, c, kappa, tau, rtol, atol, max_steps):
+    args = {"c": c, "kappa": kappa, "tau": tau}
+    ys, ok = _solve(chain_vector_field, ts, b0, args, rtol, atol, max_steps)
+    return ChainSolution(ts, ys, ok & jnp.all(b0 > 0) & (tau > 0))
+
+
+def integrate_chain(
+    ts: Float[ArrayLike, " T"],
+    b0: Float[ArrayLike, " L"],
+    c: Float[ArrayLike, ""] = 1.0,
+    kappa: Float[ArrayLike, ""] = KAPPA_SAXE,
+    tau: Float[ArrayLike, ""] = 1.0,
+    *,
+    rtol: float = 1e-10,
+    atol: float = 1e-12,
+    max_steps: int = 16_384,
+) -> ChainSolution:
+    """Integrate the depth-L scalar chain (all ``b_k`` together) with diffrax.
+
+    Args:
+        ts: save times >= 0, shape ``(T,)``.
+        b0: initial strengths ``b_k(0) > 0``, shape ``(L,)``, ``L >= 1`` (layer 1 = input).
+        c: target amplitude.
+        kappa: output gain (``1/sqrt(2)`` for the mapping of the 3-layer model).
+        tau: time constant, > 0.
+        rtol, atol, max_steps: solver controls.
+
+    Returns:
+        :class:`ChainSolution`.
+
+    Raises:
+        ValueError: for depth < 1, non-positive ``b0``, negative times, ``tau <= 0``.
+        RuntimeError: for a failed concrete solve.
+    """
+    _check_depth_b0(b0)
+    if jnp.ndim(ts) != 1:
+        raise ValueError(f"ts must be a 1-D array of save times, got shape {jnp.shape(ts)}")
+    _check_task_args(tau=tau, t=ts)
+    ts = _float(ts)
+    cast = lambda x: jnp.asarray(x, ts.dtype)
+    sol = _integrate_chain_jit(
+        ts, cast(b0), cast(c), cast(kappa), cast(tau), rtol, atol, int(max_steps)
+    )
+    _raise_if_failed(sol.ok, "integrate_chain")
+    return sol
+
+
+def _q_field(t, q, args):
+    del t
+    p = jnp.prod(jnp.sqrt(args["b0"] ** 2 + q))
+    return 4.0 * args["kappa"] / args["tau"] * (args["c"] - args["kappa"] * p) * p
+
+
+@functools.partial(jax.jit, static_argnames=("max_steps",))
+def _integrate_q_jit(ts, b0, c, kappa, tau, rtol, atol, max_steps):
+    args = {"b0": b0, "c": c, "kappa": kappa, "tau": tau}
+    q, ok = _solve(_q_field, ts, jnp.zeros((), ts.dtype), args, rtol, atol, max_steps)
+    return q, ok & jnp.all(b0 > 0) & (tau > 0)
+
+
+def integrate_q(
+    ts: Float[ArrayLike, " T"],
+    b0: Float[ArrayLike, " L"],
+    c: Float[ArrayLike, ""] = 1.0,
+    kappa: Float[ArrayLike, ""] = KAPPA_SAXE,
+    tau: Float[ArrayLike, ""] = 1.0,
+    *,
+    rtol: float = 1e-10,
+    atol: float = 1e-12,
+    max_steps: int = 16_384,
+) -> tuple[Float[Array, " T"], Bool[Array, ""]]:
+    r"""The common increment ``Q(t) = b_k(t)^2 - b_k(0)^2`` of every layer of the chain.
+
+    Every layer has the same ``d(b_k^2)/dt``, so one scalar ODE describes the whole chain:
+
+    .. math:: \dot Q = \frac{4\kappa}{\tau}\,(c - \kappa P)\,P,\quad
+              P = \prod_j \sqrt{b_j(0)^2 + Q},\quad Q(0) = 0.
+
+    Args:
+        ts: save times >= 0, shape ``(T,)``.
+        b0: initial strengths > 0, shape ``(L,)``, ``L >= 1``.
+        c, kappa, tau: as in :func:`integrate_chain`.
+        rtol, atol, max_steps: solver controls.
+
+    Returns:
+        ``(Q, ok)``, ``Q`` of shape ``(T,)``.
+
+    Raises:
+        ValueError: for depth < 1, non-positive ``b0``, negative times or ``tau <= 0``.
+        RuntimeError: for a failed concrete solve.
+    """
+    _check_depth_b0(b0)
+    if jnp.ndim(ts) != 1:
+        raise ValueError(f"ts must be a 1-D array of save times, got shape {jnp.shape(ts)}")
+    _check_task_args(tau=tau, t=ts)
+    ts = _float(ts)
+    cast = lambda x: jnp.asarray(x, ts.dtype)
+    q, ok = _integrate_q_jit(
+        ts, cast(b0), cast(c), cast(kappa), cast(tau), rtol, atol, int(max_steps)
+    )
+    _raise_if_failed(ok, "integrate_q")
+    return q, ok
+
+
+def chain_deltas(q: Float[ArrayLike, "*T"], b0: Float[ArrayLike, " L"]) -> Float[Array, "*T L"]:
+    r"""Per-layer changes ``Delta_k = sqrt(b_k(0)^2 + Q) - b_k(0)`` (reverse hierarchy).
+
+    ``Delta_k`` is strictly decreasing in ``b_k(0)`` for ``Q > 0``: the least informative layer
+    (smallest ``b_k(0)``) changes most. Computed as ``Q / (sqrt(b0^2 + Q) + b0)``.
+
+    Args:
+        q: common increment(s) ``Q >= 0``, shape ``T``.
+        b0: initial strengths, shape ``(L,)``.
+
+    Returns:
+        Shape ``T + (L,)``.
+    """
+    q, b0 = jnp.asarray(q), jnp.asarray(b0)
+    b0 = b0.reshape((1,) * q.ndim + b0.shape)
+    q = q[..., None]
+    return q / (jnp.sqrt(b0**2 + q) + b0)
+
+
+def saxe_chain_strengths(
+    alpha: Float[ArrayLike, "*T"], beta: Float[ArrayLike, "*T"], v: Float[ArrayLike, ""]
+) -> Float[Array, "*T 2"]:
+    """Map the 3-layer model onto the chain: ``b1 = sqrt(v)(1 + 2 alpha)``, ``b2 = beta sqrt(2v)``.
+
+    With ``kappa = 1/sqrt(2)`` the chain reproduces the alpha/beta ODE exactly.
+
+    Args:
+        alpha, beta: trajectories, same shape ``T``.
+        v: discriminability > 0.
+
+    Returns:
+        Shape ``T + (2,)``.
+    """
+    alpha, beta = jnp.asarray(alpha), jnp.asarray(beta)
+    return jnp.stack([jnp.sqrt(v) * (1.0 + 2.0 * alpha), beta * jnp.sqrt(2.0 * v)], axis=-1)
+
+
+# ---------------------------------------------------------------------------------------------
+# transfer with pooling (spec A.7)
+
+
+def transfer_ratio(alpha: Float[ArrayLike, "*T"], c_ab: Float[ArrayLike, ""]) -> Array:
+    """Relative transfer ``y_b / y_a = c_ab / (1 + 2 alpha)`` after training at location a.
+
+    Args:
+        alpha: input-layer change at the trained location, any shape.
+        c_ab: pooling overlap ``c_a^T c_b`` of the two locations, in [-1, 1].
+
+    Returns:
+        Ratio with the shape of ``alpha``.
+    """
+    return c_ab / (1.0 + 2.0 * jnp.asarray(alpha))
+
+
+def transfer_output(
+    beta: Float[ArrayLike, "*T"], v: Float[ArrayLike, ""], c_ab: Float[ArrayLike, ""]
+) -> Array:
+    """Output ``y_b+ = c_ab beta v`` at an untrained location b (its ``alpha_b`` stays 0).
+
+    Args:
+        beta: decision strength learned at location a, any shape.
+        v: discriminability > 0.
+        c_ab: pooling overlap.
+
+    Returns:
+        Output with the shape of ``beta``.
+    """
+    return c_ab * jnp.asarray(beta) * v
+
+
+def savings(
+    v: Float[ArrayLike, ""],
+    c_ab: Float[ArrayLike, ""],
+    train_time: Float[ArrayLike, ""],
+    c: Float[ArrayLike, ""] = 1.0,
+    tau: Float[ArrayLike, ""] = 1.0,
+    *,
+    level: float = 0.5,
+    rtol: float = 1e-10,
+    atol: float = 1e-12,
+) -> dict[str, Array]:
+    """Savings corollary: training at b after training at a learns faster than from scratch.
+
+    After training at location a for ``train_time`` (from ``beta0 = 0``), location b starts from
+    ``alpha_b(0) = 0`` and ``beta_b(0) = c_ab beta_a(train_time)`` with identical reduced dynamics.
+    Returns the times to reach the output ``level * c`` at b with and without the pre-training.
+
+    Args:
+        v: discriminability > 0 (same task at both locations).
+        c_ab: pooling overlap in [0, 1).
+        train_time: training time at location a, >= 0.
+        c: target amplitude > 0.
+        tau: time constant > 0.
+        level: output fraction in (0, 1) defining the criterion.
+        rtol, atol: tolerances of :func:`time_at_output`.
+
+    Returns:
+        dict with ``beta_b0`` (effective initial strength at b), ``t_fresh``, ``t_pretrained``
+        and ``saving = t_fresh - t_pretrained`` (>= 0).
+
+    Raises:
+        ValueError: for concrete invalid inputs.
+    """
+    _check_task_args(v=v, c=c, tau=tau, t=train_time)
+    _require("c_ab", c_ab, lambda a: (a >= 0) & (a < 1), "in [0, 1) (pooling overlap)")
+    _require("level", level, lambda a: (a > 0) & (a < 1), "in (0, 1)")
+    _, beta_a = closed_form(train_time, v, c, 0.0, tau)
+    beta_b0 = c_ab * beta_a
+    y = jnp.asarray(level, beta_b0.dtype) * c
+    t_fresh, _ = time_at_output(y, v, c, 0.0, tau, rtol=rtol, atol=atol)
+    t_pre, _ = time_at_output(y, v, c, beta_b0, tau, rtol=rtol, atol=atol)
+    return {
+        "beta_b0": beta_b0,
+        "t_fresh": t_fresh,
+        "t_pretrained": t_pre,
+        "saving": t_fresh - t_pre,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# full gradient descent on the 3-layer network, projected on (alpha, beta)
+
+
+class Simulation(NamedTuple):
+    """Projected gradient-descent trajectory of the 3-layer network.
+
+    Attributes:
+        t: times ``step * lr``, shape ``(R,)``.
+        alpha: projection ``<W1 - G, D>_F / ||D||_F^2``, shape ``(R,)``.
+        beta: projection ``W2 d / ||d||^2``, shape ``(R,)``.
+        residual: off-manifold residual, shape ``(R,)``.
+    """
+
+    t: Array
+    alpha: Array
+    beta: Array
+    residual: Array
+
+
+def simulate(
+    task: _tuning.TaskVectors,
+    *,
+    c: Float[ArrayLike, ""] = 1.0,
+    beta0: Float[ArrayLike, ""] = 0.0,
+    lr: Float[ArrayLike, ""] = 1e-3,
+    num_steps: int = 5000,
+    record_every: int = 50,
+) -> Simulation:
+    """Full-batch gradient descent on the 3-layer network, projected onto ``(alpha, beta)``.
+
+    Builds ``W1(0) = [g+, g-]``, ``W2(0) = beta0 d^T`` and trains with
+    :func:`theory.deep_linear.gradient_descent` on the loss summed over the two stimuli
+    (``tau = 1``, so ``t = step * lr``); see :func:`theory.deep_linear.saxe_network`.
+
+    Args:
+        task: population vectors (:func:`theory.tuning.task_vectors`).
+        c: target amplitude.
+        beta0: initial decision strength.
+        lr: learning rate (> 0).
+        num_steps: number of steps (static).
+        record_every: recording period (static, divides ``num_steps``).
+
+    Returns:
+        :class:`Simulation` with ``num_steps // record_every + 1`` records.
+
+    Raises:
+        ValueError: for a bad step schedule (see ``gradient_descent``).
+    """
+    _require("lr", lr, lambda a: a > 0, "> 0 (learning rate)")
+    num_steps, record_every = deep_linear._check_schedule(num_steps, record_every)
+    task = _tuning.TaskVectors(*(jnp.asarray(x) for x in task))
+    dtype = task.g_plus.dtype
+    cast = lambda x: jnp.asarray(x, dtype)
+    return _simulate_jit(task, cast(c), cast(beta0), cast(lr), num_steps, record_every)
+
+
+@functools.partial(jax.jit, static_argnames=("num_steps", "record_every"))
+def _simulate_jit(task, c, beta0, lr, num_steps, record_every):
+    weights0, sxx, syx = deep_linear.saxe_network(task, c=c, beta0=beta0)
+    _, records = deep_linear.gradient_descent(
+        weights0,
+        sxx,
+        syx,
+        lr=lr,
+        num_steps=num_steps,
+        record_every=record_every,
+        observe=functools.partial(deep_linear.saxe_projection, task=task),
+    )
+    alpha, beta, residual = records
+    steps = jnp.arange(num_steps // record_every + 1, dtype=alpha.dtype) * record_every
+    return Simulation(steps * lr, alpha, beta, residual)
+
+
+# ---------------------------------------------------------------------------------------------
+# reference table (spec A.5)
+
+
+def reference_table(
+    dthetas_deg: tuple[float, ...] = REFERENCE_DTHETAS_DEG,
+    *,
+    c: float = 1.0,
+    tau: float = 1.0,
+    n: int = 180,
+    tuning: str = "von_mises",
+    kappa: float = 2.0,
+    sigma_rad: float = _tuning.SIGMA_RAD,
+    amplitude: float = 1.0,
+    baseline: float = 0.1,
+    theta0_rad: float = _tuning.THETA0_RAD,
+) -> dict[str, np.ndarray]:
+    """The spec A.5 reference numbers per stimulus separation (``beta0 = 0``, ``alpha0 = 0``).
+
+    Columns (each a NumPy array over ``dthetas_deg``):
+
+    * ``dtheta_deg``; ``v`` (discriminability);
+    * ``alpha_star``, ``beta_star`` (fixed point) and ``beta_over_alpha`` (``= sqrt(2+2/alpha*)``);
+    * ``t_half_alpha``, ``t_half_beta`` (half-times, units of ``tau``);
+    * ``dW2_over_dW1``: ``||Delta W2||_F / ||Delta W1||_F = beta*/(sqrt(2) alpha*)`` at convergence;
+    * ``transfer_over_c_ab``: relative transfer ``y_b/y_a`` divided by ``c_ab``,
+      ``= 1/(1 + 2 alpha*)`` at convergence;
+    * ``most_changed_offset_deg``: |preferred orientation - theta0| of the most-changed neuron.
+
+    Args:
+        dthetas_deg: separations in degrees (> 0).
+        c, tau: target amplitude and time constant.
+        n, tuning, kappa, sigma_rad, amplitude, baseline, theta0_rad: the population, see
+            :func:`theory.tuning.task_vectors`.
+
+    Returns:
+        dict of column name -> ``np.ndarray`` of shape ``(len(dthetas_deg),)``.
+
+    Raises:
+        ValueError: if a separation is not > 0 or the tuning violates ``||g+|| = ||g-||``.
+    """
+    dth = np.asarray(dthetas_deg, dtype=float)
+    if dth.ndim != 1 or np.any(~(dth > 0)):
+        raise ValueError(f"dthetas_deg must be a 1-D sequence of values > 0, got {dthetas_deg}")
+    task = _tuning.task_vectors(
+        jnp.deg2rad(jnp.asarray(dth)),
+        theta0_rad=theta0_rad,
+        n=n,
+        tuning=tuning,
+        kappa=kappa,
+        sigma_rad=sigma_rad,
+        amplitude=amplitude,
+        baseline=baseline,
+    )
+    _tuning.check_equal_norms(task.g_plus, task.g_minus)
+    v = task.v
+    a_star, b_star = fixed_point(v, c)
+    t_a, t_b = half_times(v, c, 0.0, tau)
+    table = {
+        "dtheta_deg": dth,
+        "v": v,
+        "alpha_star": a_star,
+        "beta_star": b_star,
+        "beta_over_alpha": b_star / a_star,
+        "t_half_alpha": t_a,
+        "t_half_beta": t_b,
+        "dW2_over_dW1": b_star / (np.sqrt(2.0) * a_star),
+        "transfer_over_c_ab": 1.0 / (1.0 + 2.0 * a_star),
+        "most_changed_offset_deg": most_changed_offset_deg(task.d, theta0_rad),
+    }
+    return {k: np.asarray(col, dtype=float) for k, col in table.items()}
