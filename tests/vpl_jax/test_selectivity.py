@@ -1,0 +1,309 @@
+"""Tests of vpl_jax.analysis.selectivity: gOSI, shuffle control, coverage, inclusion, Gabor fits."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from vpl_jax.analysis import selectivity as sel
+
+THETA12 = np.arange(12) * 15.0
+
+
+def cos_tuning(theta_deg, theta0_deg, baseline=1.0):
+    return baseline + np.cos(np.deg2rad(2 * (np.asarray(theta_deg) - theta0_deg)))
+
+
+# ------------------------------------------------------------------------------------------
+# gOSI of synthetic tuning curves
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_ori", [4, 12, 36])
+def test_gosi_of_one_plus_cos_is_one_half(n_ori):
+    # Any theta0 (on or off the grid) and any positive scale: |sum| = N/2 * scale, sum = N * scale.
+    theta = np.arange(n_ori) * 180.0 / n_ori
+    theta0 = np.array([0.0, 7.3, 45.0, 100.0, 179.0])
+    scale = np.array([1e-3, 1.0, 1e3])
+    curves = scale[:, None, None] * cos_tuning(theta[None, None, :], theta0[None, :, None])
+    value = jax.jit(lambda r: sel.gosi(r, theta))(curves.astype(np.float32))
+    assert value.shape == (3, 5)
+    np.testing.assert_allclose(value, 0.5, rtol=0, atol=2e-6)
+
+
+@pytest.mark.parametrize("n_ori", [2, 12])
+def test_gosi_of_constant_is_zero_and_of_delta_is_one(n_ori):
+    theta = np.arange(n_ori) * 180.0 / n_ori
+    delta = np.zeros((n_ori, n_ori))
+    delta[np.arange(n_ori), np.arange(n_ori)] = 3.0  # a delta at every orientation
+    np.testing.assert_allclose(sel.gosi(np.full(n_ori, 2.5), theta), 0.0, atol=1e-6)
+    np.testing.assert_allclose(sel.gosi(delta, theta), np.ones(n_ori), rtol=0, atol=1e-6)
+
+
+def test_gosi_closed_form_for_baseline_plus_cos():
+    # b + cos 2(theta - theta0) on a 12-grid: |sum| = N/2, sum = N b  ->  gOSI = 1 / (2 b), b >= 1.
+    for b in (1.0, 1.5, 4.0):
+        np.testing.assert_allclose(
+            sel.gosi(cos_tuning(THETA12, 30.0, baseline=b), THETA12), 1 / (2 * b), atol=2e-6
+        )
+
+
+def test_gosi_invariant_to_rotation_on_the_grid_and_to_scale():
+    rng = np.random.default_rng(1)
+    curves = rng.exponential(size=(20, 12)).astype(np.float32)
+    ref = sel.gosi(curves, THETA12)
+    for shift in (1, 5, 11):
+        np.testing.assert_allclose(
+            sel.gosi(np.roll(curves, shift, axis=-1), THETA12), ref, rtol=1e-5, atol=1e-6
+        )
+    np.testing.assert_allclose(sel.gosi(7.5 * curves, THETA12), ref, rtol=1e-5, atol=1e-6)
+    assert np.all((np.asarray(ref) >= 0) & (np.asarray(ref) <= 1))
+
+
+def test_gosi_rectifies_and_silent_units_score_zero_with_finite_gradient():
+    curve = cos_tuning(THETA12, 60.0, baseline=0.0)  # half negative
+    np.testing.assert_allclose(
+        sel.gosi(curve, THETA12), sel.gosi(np.maximum(curve, 0), THETA12), atol=1e-7
+    )
+    assert float(sel.gosi(np.zeros(12), THETA12)) == 0.0
+    assert float(sel.gosi(-np.ones(12), THETA12)) == 0.0
+    grad = jax.grad(lambda r: sel.gosi(r, THETA12))(jnp.zeros(12))
+    assert np.all(np.isfinite(grad))
+
+
+def test_preferred_orientation_vector_average():
+    for theta0 in (0.0, 22.0, 100.0, 179.0):
+        po = float(sel.preferred_orientation(cos_tuning(THETA12, theta0), THETA12))
+        diff = (po - theta0 + 90) % 180 - 90
+        assert abs(diff) < 1e-3, (theta0, po)
+        assert 0.0 <= po < 180.0
+
+
+def test_orientation_tuning_takes_max_over_phase_at_the_best_frequency():
+    rng = np.random.default_rng(2)
+    n_sf, n_phase = 5, 4
+    resp = rng.uniform(0.0, 0.5, size=(12, n_sf, n_phase))  # weak, untuned elsewhere
+    curve = 2.5 + 2.0 * np.cos(np.deg2rad(2 * (THETA12 - 75.0)))  # in [0.5, 4.5], peak at 75 deg
+    resp[:, 3, 2] = curve  # the best frequency (index 3), phase 2 carries the tuning
+    resp[:, 3, 0] = 0.5 * curve  # a lower phase at the same frequency
+    t = jax.jit(lambda r: sel.orientation_tuning(r, THETA12))(resp)
+    assert int(t.best_frequency) == 3
+    np.testing.assert_allclose(t.tuning, curve, rtol=1e-6)
+    np.testing.assert_allclose(t.gosi, 0.4, atol=1e-6)  # 1 / (2 * 1.25)
+    np.testing.assert_allclose(t.preferred_orientation_deg, 75.0, atol=1e-3)
+    np.testing.assert_allclose(t.peak, 4.5, rtol=1e-6)
+    # Leading unit axes are carried through.
+    batch = sel.orientation_tuning(np.stack([resp, 2 * resp, 0 * resp]), THETA12)
+    assert batch.gosi.shape == (3,) and batch.tuning.shape == (3, 12)
+    np.testing.assert_allclose(batch.gosi, [0.4, 0.4, 0.0], atol=1e-6)
+
+
+def test_threshold_is_strict_and_fraction_counts_where():
+    g = np.array([0.1, 0.33, 0.34, 0.9])
+    np.testing.assert_array_equal(sel.is_selective(g), [False, False, True, True])
+    np.testing.assert_allclose(sel.fraction_selective(g), 0.5)
+    np.testing.assert_allclose(
+        sel.fraction_selective(g, where=np.array([True, True, True, False])), 1 / 3
+    )
+    np.testing.assert_allclose(sel.fraction_selective(g, 0.0), 1.0)
+
+
+# ------------------------------------------------------------------------------------------
+# Shuffle control
+# ------------------------------------------------------------------------------------------
+
+
+def test_orientation_shuffle_matches_the_analytic_chance_level(key):
+    # E[gOSI^2] of a random relabelling is CV^2 / N exactly; compare a Monte Carlo mean of
+    # gOSI^2 with it within 4 standard errors, for several curves.
+    rng = np.random.default_rng(3)
+    curves = np.concatenate(
+        [rng.exponential(size=(3, 12)), cos_tuning(THETA12, 40.0)[None], rng.uniform(size=(1, 12))]
+    )
+    resp = np.broadcast_to(curves[:, :, None, None], (5, 12, 2, 3))  # same at every SF / phase
+    num = 4000
+    g = sel.shuffled_gosi(key, resp, THETA12, num_shuffles=num, mode="orientation")
+    assert g.shape == (num, 5)
+    g2 = np.asarray(g, np.float64) ** 2
+    expected = np.asarray(sel.permutation_chance_gosi(curves), np.float64) ** 2
+    se = g2.std(axis=0) / np.sqrt(num)
+    assert np.all(np.abs(g2.mean(axis=0) - expected) < 4 * se + 1e-6), (g2.mean(0), expected, se)
+    # A delta is still a delta after relabelling: chance level 1, every shuffle gives 1.
+    delta = np.zeros(12)
+    delta[4] = 1.0
+    np.testing.assert_allclose(sel.permutation_chance_gosi(delta), 1.0, atol=1e-6)
+
+
+def _shuffle_population():
+    """600 i.i.d. exponential units, 3 copies of one more such unit, and 2 cos-tuned units."""
+    rng = np.random.default_rng(4)
+    iid = rng.exponential(size=(601, 12, 3, 4))
+    copies = np.broadcast_to(iid[-1:], (2, 12, 3, 4))
+    tuned = np.broadcast_to(cos_tuning(THETA12, 30.0)[:, None, None], (12, 3, 4))
+    return np.concatenate([iid, copies, tuned[None], 3 * tuned[None]]).astype(np.float32)
+
+
+@pytest.mark.parametrize("per_unit", [True, False])
+def test_matrix_shuffle_control(key, per_unit):
+    resp = _shuffle_population()
+    num = 20
+    shuf = np.asarray(
+        sel.shuffled_gosi(key, resp, THETA12, num_shuffles=num, per_unit=per_unit), np.float64
+    )
+    assert shuf.shape == (num, 605)
+    # For i.i.d. responses a shuffle is another draw of the same law, so the mean shuffled gOSI
+    # equals the mean gOSI of independent units (Monte Carlo, within 4 standard errors).
+    orig = np.asarray(sel.orientation_tuning(resp[:600], THETA12).gosi, np.float64)
+    se = np.sqrt(orig.var() / 600 + shuf[:, :600].mean(axis=0).var() / 600)
+    assert abs(orig.mean() - shuf[:, :600].mean()) < 4 * se, (orig.mean(), shuf.mean(), se)
+    # Real tuning (gOSI 0.5) is destroyed by the shuffle.
+    np.testing.assert_allclose(sel.orientation_tuning(resp[-2:], THETA12).gosi, 0.5, atol=1e-6)
+    assert shuf[:, -2:].mean() < 0.3
+    assert sel.fraction_selective(shuf[:, -2:].ravel()) < 0.5
+    # Identical units: independent permutations (paper) or one shared permutation (seed code).
+    if per_unit:
+        assert not np.allclose(shuf[:, 600], shuf[:, 601])
+    else:
+        np.testing.assert_array_equal(shuf[:, 600], shuf[:, 601])
+        np.testing.assert_array_equal(shuf[:, 600], shuf[:, 602])
+    # Deterministic given the key, different for another key, no recompilation on a new key.
+    before = sel._shuffled_gosi._cache_size()
+    again = sel.shuffled_gosi(key, resp, THETA12, num_shuffles=num, per_unit=per_unit)
+    np.testing.assert_array_equal(again, shuf.astype(np.float32))
+    other = sel.shuffled_gosi(jax.random.key(9), resp, THETA12, num_shuffles=num, per_unit=per_unit)
+    assert not np.allclose(other, again)
+    assert sel._shuffled_gosi._cache_size() == before
+
+
+# ------------------------------------------------------------------------------------------
+# Coverage and inclusion
+# ------------------------------------------------------------------------------------------
+
+
+def test_orientation_coverage_bins_wrap_and_mask():
+    po = np.array([0.0, 7.4, 179.0, 15.0, 90.0, 170.0, 172.6])  # bin k covers k*15 +- 7.5 deg
+    counts = sel.orientation_coverage(po, num_bins=12)
+    expected = np.zeros(12, int)
+    expected[0], expected[1], expected[6], expected[11] = 4, 1, 1, 1
+    np.testing.assert_array_equal(counts, expected)
+    masked = sel.orientation_coverage(po, where=po < 100)
+    np.testing.assert_array_equal(masked, np.eye(12, dtype=int)[[0, 0, 1, 6]].sum(0))
+
+
+def test_frequency_coverage_counts():
+    best = np.array([0, 2, 2, 5, 2])
+    np.testing.assert_array_equal(sel.frequency_coverage(best, 6), [1, 0, 3, 0, 0, 1])
+    np.testing.assert_array_equal(
+        sel.frequency_coverage(best, 6, where=best != 2), [1, 0, 0, 0, 0, 1]
+    )
+
+
+def test_included_units_use_the_mean_over_all_stimuli():
+    resp = np.zeros((100, 5, 4), np.float32)  # orientations x noise x units
+    resp[..., 0] = 1.0  # exactly at threshold: included (paper: >= 1.0)
+    resp[..., 1] = 0.999
+    resp[:50, :, 2] = 2.0  # mean 1.0 over orientations
+    resp[..., 3] = 30.0
+    np.testing.assert_array_equal(sel.included_units(resp), [True, False, True, True])
+    assert int(sel.included_unit_count(resp)) == 3
+    assert int(sel.included_unit_count(resp, threshold=5.0)) == 1
+
+
+# ------------------------------------------------------------------------------------------
+# Gabor fits
+# ------------------------------------------------------------------------------------------
+
+
+def random_gabor_params(rng, k):
+    return np.stack(
+        [
+            rng.choice([-1.0, 1.0], k) * rng.uniform(0.5, 2.0, k),
+            rng.uniform(-1.5, 1.5, k),
+            rng.uniform(-1.5, 1.5, k),
+            rng.uniform(0, 180, k),
+            rng.uniform(1.3, 3.0, k),
+            rng.uniform(1.3, 3.0, k),
+            1 / rng.uniform(3.0, 9.0, k),
+            rng.uniform(-180, 180, k),
+            rng.normal(0, 0.05, k),
+        ],
+        axis=1,
+    )
+
+
+def test_gabor_bank_fits_well_and_white_noise_does_not():
+    rng = np.random.default_rng(7)
+    true = random_gabor_params(rng, 16)
+    bank = sel.gabor_kernel(true, (11, 11))
+    bank = bank + 0.02 * np.abs(bank).max() * rng.normal(size=bank.shape)
+    fit = sel.fit_gabors(bank)
+    assert np.all(fit.r2 >= 0.9), fit.r2
+    # Orientation in the stimulus convention: the wave vector angle theta is a = -theta.
+    diff = (fit.orientation_deg - np.mod(-true[:, 3], 180) + 90) % 180 - 90
+    assert np.all(np.abs(diff) < 5.0), diff
+    np.testing.assert_allclose(fit.wavelength_px, 1 / true[:, 6], rtol=0.1)
+
+    noise = sel.fit_gabors(rng.normal(size=(16, 11, 11)))
+    assert np.all(noise.r2 < 0.5), noise.r2
+    assert np.all(noise.r2 >= 0.0)
+
+
+def test_gabor_jacobian_matches_central_differences():
+    p = np.array([1.3, 0.3, -0.5, 30.0, 2.0, 2.5, 0.2, 45.0, 0.1])
+    eps = 1e-6
+    numeric = np.stack(
+        [
+            (
+                sel.gabor_kernel(p + eps * e, (11, 9)) - sel.gabor_kernel(p - eps * e, (11, 9))
+            ).ravel()
+            / (2 * eps)
+            for e in np.eye(9)
+        ],
+        axis=1,
+    )
+    np.testing.assert_allclose(sel._gabor_jacobian(p, (11, 9)), numeric, rtol=1e-6, atol=1e-7)
+
+
+def test_conv1_kernels_sum_colour_channels():
+    w = np.random.default_rng(8).normal(size=(11, 11, 3, 5))
+    k = sel.conv1_kernels({"conv1": {"w": w, "b": np.zeros(5)}})
+    assert k.shape == (5, 11, 11)
+    np.testing.assert_allclose(k[2], w[:, :, :, 2].sum(-1))
+
+
+# ------------------------------------------------------------------------------------------
+# Error paths
+# ------------------------------------------------------------------------------------------
+
+
+def test_errors_name_the_argument(key):
+    resp = np.ones((4, 12, 2, 3))
+    with pytest.raises(ValueError, match="responses"):
+        jax.jit(lambda r: sel.orientation_tuning(r, THETA12).gosi)(np.ones((12, 3)))
+    with pytest.raises(ValueError, match="orientations_deg"):
+        jax.jit(lambda r: sel.orientation_tuning(r, THETA12[:6]).gosi)(resp)
+    with pytest.raises(ValueError, match="orientations_deg"):
+        sel.gosi(np.ones(12), THETA12.reshape(3, 4))
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="threshold"):
+            jax.jit(lambda g, bad=bad: sel.is_selective(g, bad))(np.ones(3))
+        with pytest.raises(ValueError, match="threshold"):
+            sel.fraction_selective(np.ones(3), bad)
+    with pytest.raises(ValueError, match="where"):
+        sel.fraction_selective(np.ones(3), where=np.ones(4, bool))
+    with pytest.raises(ValueError, match="mode"):
+        sel.shuffled_gosi(key, resp, THETA12, mode="phase")
+    with pytest.raises(ValueError, match="num_shuffles"):
+        sel.shuffled_gosi(key, resp, THETA12, num_shuffles=0)
+    with pytest.raises(ValueError, match="threshold"):
+        sel.included_units(np.ones((3, 4)), threshold=-1.0)
+    with pytest.raises(ValueError, match="responses"):
+        jax.jit(sel.included_units)(np.ones(4))
+    with pytest.raises(ValueError, match="num_bins"):
+        sel.orientation_coverage(np.ones(3), num_bins=0)
+    with pytest.raises(ValueError, match="kernels"):
+        sel.fit_gabors(np.ones((11, 11)))
+    with pytest.raises(ValueError, match="num_starts"):
+        sel.fit_gabors(np.ones((1, 11, 11)), num_starts=5)
+    with pytest.raises(ValueError, match="layer"):
+        sel.conv1_kernels({"conv2": {}})

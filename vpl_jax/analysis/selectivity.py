@@ -1,0 +1,769 @@
+"""Orientation selectivity of network units (seed 004), Gabor fits of conv1 filters, ablation.
+
+Conventions:
+
+* **Responses** to a grating set are arrays of shape ``(..., O, S, P)``: any leading unit axes,
+  then orientations, spatial frequencies (wavelengths) and phases. A *tuning curve* has shape
+  ``(..., O)``. Responses are in network units (post-ReLU activations are >= 0).
+* **Orientations** are in degrees on the 180-degree cycle, in the convention of the stimuli that
+  produced the responses (``vpl_jax.stimuli``: 0 deg = vertical stripes, clockwise on screen).
+  A grid of orientations is a concrete (non-traced) array: it is part of the stimulus set.
+* **gOSI** (seed 004, Eq. 2; Woergoetter & Eysel 1987) of a tuning curve ``R_k`` is
+  ``|sum_k R_k exp(2 i theta_k)| / sum_k R_k``, i.e. one minus the circular variance. A unit is
+  *orientation-selective* when gOSI > 0.33.
+* **Keys**: every stochastic function takes a PRNG key as its first positional argument.
+
+All functions are pure; the JAX ones are jit-compatible in their array arguments.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike, Bool, Float, Int
+
+SELECTIVITY_THRESHOLD = 0.33
+"""Seed 004's criterion: a unit with gOSI > 0.33 is orientation-selective."""
+
+INCLUSION_THRESHOLD = 1.0
+"""Seed 000's tuning protocol keeps units whose mean activation is >= 1.0 (paper; code: > 1.0)."""
+
+PROTOCOL_LAYERS = ("norm1", "norm2", "conv3", "conv4", "conv5")
+"""Layers whose centre units seed 000 records tuning curves from (spec of seed 000, section 4.3)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Argument checks
+# --------------------------------------------------------------------------------------------
+
+
+def _float_array(x: ArrayLike, name: str) -> Array:
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        if not jnp.issubdtype(x.dtype, jnp.number) and x.dtype != jnp.bool_:
+            raise TypeError(f"{name} must be numeric, got dtype {x.dtype}")
+        x = x.astype(jnp.float32)
+    return x
+
+
+def _orientation_grid(orientations_deg: ArrayLike, n: int, name: str = "orientations_deg"):
+    """Check a concrete 1-D orientation grid of length ``n`` and return it as a NumPy array."""
+    try:
+        theta = np.asarray(orientations_deg, dtype=np.float64)
+    except jax.errors.ConcretizationTypeError:
+        raise TypeError(
+            f"{name} must be a concrete array (a stimulus grid), not a traced value"
+        ) from None
+    if theta.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (O,), got shape {theta.shape}")
+    if theta.shape[0] != n:
+        raise ValueError(
+            f"{name} has {theta.shape[0]} orientations but the responses have {n} along the "
+            "orientation axis"
+        )
+    if n < 2:
+        raise ValueError(f"{name} needs at least 2 orientations, got {n}")
+    if not np.all(np.isfinite(theta)):
+        raise ValueError(f"{name} must be finite, got {theta}")
+    return theta
+
+
+def _check_threshold(threshold: float, name: str = "threshold") -> float:
+    try:
+        value = float(threshold)
+    except (TypeError, jax.errors.ConcretizationTypeError):
+        raise TypeError(f"{name} must be a Python number, got {type(threshold).__name__}") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must lie in [0, 1] (a gOSI value), got {threshold=}")
+    return value
+
+
+def _check_responses(responses: ArrayLike, name: str = "responses") -> Array:
+    responses = _float_array(responses, name)
+    if responses.ndim < 3:
+        raise ValueError(
+            f"{name} must have shape (..., O, S, P) (orientations, spatial frequencies, phases), "
+            f"got shape {responses.shape}"
+        )
+    return responses
+
+
+# --------------------------------------------------------------------------------------------
+# gOSI and tuning
+# --------------------------------------------------------------------------------------------
+
+
+def _resultant(tuning: Array, theta_deg: np.ndarray) -> tuple[Array, Array, Array]:
+    """``(sum r cos 2theta, sum r sin 2theta, sum r)`` of rectified tuning curves."""
+    r = jnp.maximum(tuning, 0)
+    two_theta = np.deg2rad(2.0 * theta_deg)
+    cos = jnp.asarray(np.cos(two_theta), r.dtype)
+    sin = jnp.asarray(np.sin(two_theta), r.dtype)
+    return r @ cos, r @ sin, jnp.sum(r, axis=-1)
+
+
+def _safe_ratio(num_sq: Array, den: Array) -> Array:
+    """``sqrt(num_sq) / den``, 0 where ``den <= 0``; double ``where`` keeps gradients finite."""
+    pos = num_sq > 0
+    num = jnp.where(pos, jnp.sqrt(jnp.where(pos, num_sq, 1)), 0)
+    ok = den > 0
+    return jnp.where(ok, num / jnp.where(ok, den, 1), 0)
+
+
+def gosi(tuning: Float[ArrayLike, "... O"], orientations_deg: ArrayLike) -> Float[Array, "..."]:
+    r"""Global orientation selectivity index of tuning curves (seed 004, Eq. 2).
+
+    .. math:: \mathrm{gOSI} = \frac{\left|\sum_k R_k e^{2 i \theta_k}\right|}{\sum_k R_k}
+
+    Responses are rectified (``max(R, 0)``) first: the index is defined for non-negative
+    responses, and post-ReLU activations are non-negative anyway; with negative values the ratio
+    could exceed 1 or change sign. A unit whose rectified responses are all 0 gets gOSI = 0 (the
+    seed code's convention for silent units). The value lies in [0, 1]; it is invariant to a
+    rotation of the tuning curve on the orientation grid and to a positive rescaling.
+
+    Args:
+        tuning: responses ``(..., O)`` at the orientations ``orientations_deg``.
+        orientations_deg: concrete ``(O,)`` grid in degrees (any convention; only differences
+            matter). For gOSI = 0 of a flat curve the grid must be equally spaced over 180 deg.
+
+    Returns:
+        ``(...)`` gOSI values.
+
+    Raises:
+        ValueError: if ``orientations_deg`` is not 1-D of length ``O`` (>= 2).
+
+    Examples:
+        >>> import numpy as np
+        >>> theta = np.arange(12) * 15.0
+        >>> round(float(gosi(1 + np.cos(np.deg2rad(2 * (theta - 30))), theta)), 6)
+        0.5
+
+    References:
+        Woergoetter & Eysel (1987) Biol. Cybern. 57:349; seed 004 (Ukita), Eq. 2.
+    """
+    tuning = _float_array(tuning, "tuning")
+    if tuning.ndim < 1:
+        raise ValueError(f"tuning must have shape (..., O), got shape {tuning.shape}")
+    theta = _orientation_grid(orientations_deg, tuning.shape[-1])
+    c, s, total = _resultant(tuning, theta)
+    return _safe_ratio(c * c + s * s, total)
+
+
+def preferred_orientation(
+    tuning: Float[ArrayLike, "... O"], orientations_deg: ArrayLike
+) -> Float[Array, "..."]:
+    """Preferred orientation by the vector average, ``arg(sum_k R_k e^{2 i theta_k}) / 2``.
+
+    Args:
+        tuning: responses ``(..., O)`` (rectified as in ``gosi``).
+        orientations_deg: concrete ``(O,)`` grid in degrees.
+
+    Returns:
+        ``(...)`` preferred orientations in degrees in [0, 180), in the grid's convention
+        (0 for a silent or perfectly flat unit).
+
+    Examples:
+        >>> import numpy as np
+        >>> theta = np.arange(12) * 15.0
+        >>> round(float(preferred_orientation(1 + np.cos(np.deg2rad(2 * (theta - 100))), theta)), 4)
+        100.0
+    """
+    tuning = _float_array(tuning, "tuning")
+    if tuning.ndim < 1:
+        raise ValueError(f"tuning must have shape (..., O), got shape {tuning.shape}")
+    theta = _orientation_grid(orientations_deg, tuning.shape[-1])
+    c, s, _ = _resultant(tuning, theta)
+    return jnp.mod(jnp.rad2deg(jnp.arctan2(s, c)) / 2, 180.0)
+
+
+class OrientationTuning(NamedTuple):
+    """Seed 004's reduction of a unit's grating responses to one tuning curve.
+
+    Attributes:
+        gosi: ``(...)`` gOSI of ``tuning``.
+        tuning: ``(..., O)`` responses maximised over phase, at the best spatial frequency.
+        best_frequency: ``(...)`` int index of the spatial frequency with the largest response.
+        preferred_orientation_deg: ``(...)`` vector-average preferred orientation, [0, 180).
+        peak: ``(...)`` the largest response over the whole grating set (0 for a silent unit).
+    """
+
+    gosi: Float[Array, "..."]
+    tuning: Float[Array, "... O"]
+    best_frequency: Int[Array, "..."]
+    preferred_orientation_deg: Float[Array, "..."]
+    peak: Float[Array, "..."]
+
+
+def orientation_tuning(
+    responses: Float[ArrayLike, "... O S P"], orientations_deg: ArrayLike
+) -> OrientationTuning:
+    """Max over phase, the best spatial frequency, then gOSI (seed 004, section 2.2).
+
+    Args:
+        responses: ``(..., O, S, P)`` responses of units to gratings at ``O`` orientations,
+            ``S`` spatial frequencies and ``P`` phases.
+        orientations_deg: concrete ``(O,)`` orientation grid in degrees.
+
+    Returns:
+        An ``OrientationTuning`` whose fields have the leading shape ``(...)``.
+
+    Raises:
+        ValueError: on a responses array of rank < 3 or a grid of the wrong length.
+
+    Examples:
+        >>> import numpy as np
+        >>> theta = np.arange(12) * 15.0
+        >>> curve = 1 + np.cos(np.deg2rad(2 * (theta - 45)))
+        >>> resp = curve[:, None, None] * np.array([0.5, 1.0])[:, None] * np.ones(4)
+        >>> t = orientation_tuning(resp, theta)
+        >>> round(float(t.gosi), 6), int(t.best_frequency), round(float(t.preferred_orientation_deg), 4)
+        (0.5, 1, 45.0)
+    """
+    responses = _check_responses(responses)
+    theta = _orientation_grid(orientations_deg, responses.shape[-3])
+    rmax = jnp.max(responses, axis=-1)  # (..., O, S)
+    best = jnp.argmax(jnp.max(rmax, axis=-2), axis=-1)  # (...)
+    tuning = jnp.take_along_axis(rmax, best[..., None, None], axis=-1)[..., 0]
+    c, s, total = _resultant(tuning, theta)
+    return OrientationTuning(
+        gosi=_safe_ratio(c * c + s * s, total),
+        tuning=tuning,
+        best_frequency=best,
+        preferred_orientation_deg=jnp.mod(jnp.rad2deg(jnp.arctan2(s, c)) / 2, 180.0),
+        peak=jnp.maximum(jnp.max(rmax, axis=(-2, -1)), 0),
+    )
+
+
+def is_selective(
+    gosi_values: Float[ArrayLike, "..."], threshold: float = SELECTIVITY_THRESHOLD
+) -> Bool[Array, "..."]:
+    """``gosi_values > threshold`` (seed 004: orientation-selective means gOSI > 0.33).
+
+    Raises:
+        ValueError: if ``threshold`` is outside [0, 1].
+    """
+    threshold = _check_threshold(threshold)
+    return _float_array(gosi_values, "gosi_values") > threshold
+
+
+def fraction_selective(
+    gosi_values: Float[ArrayLike, "... U"],
+    threshold: float = SELECTIVITY_THRESHOLD,
+    *,
+    where: Bool[ArrayLike, "... U"] | None = None,
+) -> Float[Array, "..."]:
+    """Fraction of units (last axis) with gOSI > ``threshold``, among those where ``where`` is True.
+
+    Args:
+        gosi_values: ``(..., U)`` gOSI of ``U`` units.
+        threshold: selectivity criterion in [0, 1].
+        where: optional ``(..., U)`` mask of the units to count (e.g. responsive units).
+
+    Returns:
+        ``(...)`` fractions in [0, 1] (NaN when no unit is counted).
+
+    Raises:
+        ValueError: if ``threshold`` is outside [0, 1] or ``where`` has another shape.
+    """
+    sel = is_selective(gosi_values, threshold)
+    if where is None:
+        where = jnp.ones(sel.shape, bool)
+    where = jnp.asarray(where, bool)
+    if where.shape != sel.shape:
+        raise ValueError(f"where must have the shape of gosi_values {sel.shape}, got {where.shape}")
+    n = jnp.sum(where, axis=-1)
+    return jnp.sum(sel & where, axis=-1) / jnp.where(n > 0, n, jnp.nan)
+
+
+# --------------------------------------------------------------------------------------------
+# Shuffle control
+# --------------------------------------------------------------------------------------------
+
+_SHUFFLE_MODES = ("matrix", "orientation")
+
+
+def shuffled_gosi(
+    key: Array,
+    responses: Float[ArrayLike, "... O S P"],
+    orientations_deg: ArrayLike,
+    *,
+    num_shuffles: int = 100,
+    mode: str = "matrix",
+    per_unit: bool = True,
+) -> Float[Array, "num_shuffles ..."]:
+    """gOSI after shuffling the stimulus labels of the responses: seed 004's control.
+
+    Args:
+        key: PRNG key.
+        responses: ``(..., O, S, P)`` grating responses.
+        orientations_deg: concrete ``(O,)`` grid in degrees.
+        num_shuffles: number of independent shuffles (>= 1).
+        mode: ``"matrix"`` permutes all ``O * S * P`` entries of a unit's activation matrix
+            before the max over phase and the choice of the best frequency (the paper's
+            control); ``"orientation"`` permutes only the orientation labels of the tuning curve.
+        per_unit: a fresh permutation for every unit (the paper's text) if True; one permutation
+            per shuffle shared by all units (the seed's code) if False.
+
+    Returns:
+        ``(num_shuffles, ...)`` gOSI of the shuffled responses.
+
+    Raises:
+        ValueError: on an unknown ``mode``, ``num_shuffles < 1`` or bad shapes.
+
+    Examples:
+        >>> import jax, numpy as np
+        >>> theta = np.arange(12) * 15.0
+        >>> resp = np.random.default_rng(0).exponential(size=(5, 12, 3, 4))
+        >>> shuffled_gosi(jax.random.key(0), resp, theta, num_shuffles=7).shape
+        (7, 5)
+    """
+    if mode not in _SHUFFLE_MODES:
+        raise ValueError(f"mode must be one of {_SHUFFLE_MODES}, got {mode=}")
+    if int(num_shuffles) != num_shuffles or num_shuffles < 1:
+        raise ValueError(f"num_shuffles must be an integer >= 1, got {num_shuffles=}")
+    responses = _check_responses(responses)
+    theta = _orientation_grid(orientations_deg, responses.shape[-3])
+    return _shuffled_gosi(
+        key,
+        responses,
+        tuple(float(t) for t in theta),
+        int(num_shuffles),
+        mode,
+        bool(per_unit),
+    )
+
+
+@jax.jit(static_argnums=(2, 3, 4, 5))
+def _shuffled_gosi(key, responses, theta, num_shuffles, mode, per_unit):
+    theta = np.asarray(theta)
+    lead = responses.shape[:-3]
+    o, s, p = responses.shape[-3:]
+    flat = responses.reshape((-1, o, s, p))
+    u = flat.shape[0]
+    if mode == "orientation":
+        # Max over phase and the best frequency do not depend on the orientation labels.
+        base = orientation_tuning(flat, theta).tuning  # (U, O)
+        entries, size = base, o
+    else:
+        entries, size = flat.reshape((u, o * s * p)), o * s * p
+
+    def permute(k):
+        # Sorting i.i.d. 32-bit keys gives a uniform random permutation (ties have probability
+        # ~size^2 / 2^33 and are broken by position); one sort per shuffle, vectorised over units.
+        bits = jax.random.bits(k, (u if per_unit else 1, size))
+        order = jnp.broadcast_to(jnp.argsort(bits, axis=-1), entries.shape)
+        return jnp.take_along_axis(entries, order, axis=-1)
+
+    def one(k):
+        shuffled = permute(k)
+        if mode == "orientation":
+            return gosi(shuffled, theta)
+        return orientation_tuning(shuffled.reshape((u, o, s, p)), theta).gosi
+
+    out = jax.lax.map(one, jax.random.split(key, num_shuffles))
+    return out.reshape((num_shuffles, *lead))
+
+
+def permutation_chance_gosi(tuning: Float[ArrayLike, "... O"]) -> Float[Array, "..."]:
+    r"""Root-mean-square gOSI of a tuning curve whose orientation labels are permuted at random.
+
+    For ``N`` orientations equally spaced over 180 deg (so that ``sum_k e^{2 i theta_k} = 0``) and
+    a uniformly random permutation of the rectified responses ``r``,
+
+    .. math:: E\left[\mathrm{gOSI}^2\right] = \frac{N \sum_k r_k^2 - (\sum_k r_k)^2}{(N - 1)(\sum_k r_k)^2}
+              = \frac{\mathrm{CV}^2}{N},
+
+    with ``CV`` the coefficient of variation (sample standard deviation over the mean) of the
+    responses. It is the chance level of the ``mode="orientation"`` shuffle control.
+
+    Args:
+        tuning: ``(..., O)`` responses, ``O >= 2``.
+
+    Returns:
+        ``(...)`` ``sqrt(E[gOSI^2])`` (0 for a silent unit).
+
+    Examples:
+        >>> round(float(permutation_chance_gosi([1.0, 0.0, 0.0, 0.0])), 6)  # CV^2 = 4
+        1.0
+    """
+    tuning = _float_array(tuning, "tuning")
+    if tuning.ndim < 1 or tuning.shape[-1] < 2:
+        raise ValueError(f"tuning must have shape (..., O) with O >= 2, got {tuning.shape}")
+    r = jnp.maximum(tuning, 0)
+    n = r.shape[-1]
+    total = jnp.sum(r, axis=-1)
+    num = jnp.maximum(n * jnp.sum(r * r, axis=-1) - total * total, 0) / (n - 1)
+    return _safe_ratio(num, total)
+
+
+# --------------------------------------------------------------------------------------------
+# Coverage
+# --------------------------------------------------------------------------------------------
+
+
+def _weights(where, shape, name):
+    if where is None:
+        return jnp.ones(shape, jnp.int32)
+    where = jnp.asarray(where)
+    if where.shape != shape:
+        raise ValueError(f"where must have shape {shape}, got {where.shape}")
+    return where.astype(jnp.int32)
+
+
+def orientation_coverage(
+    preferred_orientation_deg: Float[ArrayLike, "..."],
+    *,
+    num_bins: int = 12,
+    where: Bool[ArrayLike, "..."] | None = None,
+) -> Int[Array, " num_bins"]:
+    """Histogram of preferred orientations on the 180-degree cycle.
+
+    Bin ``k`` is centred on ``k * 180 / num_bins`` deg (so a 12-orientation grid falls on the
+    centres) and wraps around: 179 deg counts in bin 0.
+
+    Args:
+        preferred_orientation_deg: preferred orientations in degrees, any shape.
+        num_bins: number of bins (>= 1).
+        where: optional mask of the same shape (e.g. the selective units).
+
+    Returns:
+        ``(num_bins,)`` integer counts.
+    """
+    if int(num_bins) != num_bins or num_bins < 1:
+        raise ValueError(f"num_bins must be an integer >= 1, got {num_bins=}")
+    po = _float_array(preferred_orientation_deg, "preferred_orientation_deg")
+    weights = _weights(where, po.shape, "where")
+    width = 180.0 / num_bins
+    idx = jnp.floor(jnp.mod(po + width / 2, 180.0) / width).astype(jnp.int32)
+    idx = jnp.clip(idx, 0, num_bins - 1)
+    return jnp.zeros(num_bins, jnp.int32).at[idx.ravel()].add(weights.ravel())
+
+
+def frequency_coverage(
+    best_frequency: Int[ArrayLike, "..."],
+    num_frequencies: int,
+    *,
+    where: Bool[ArrayLike, "..."] | None = None,
+) -> Int[Array, " num_frequencies"]:
+    """Counts of units per preferred (best) spatial-frequency index.
+
+    Args:
+        best_frequency: integer indices into the frequency grid, any shape.
+        num_frequencies: length of the frequency grid.
+        where: optional mask of the same shape.
+
+    Returns:
+        ``(num_frequencies,)`` integer counts.
+    """
+    if int(num_frequencies) != num_frequencies or num_frequencies < 1:
+        raise ValueError(f"num_frequencies must be an integer >= 1, got {num_frequencies=}")
+    best = jnp.asarray(best_frequency)
+    if not jnp.issubdtype(best.dtype, jnp.integer):
+        raise TypeError(f"best_frequency must hold integer indices, got dtype {best.dtype}")
+    weights = _weights(where, best.shape, "where")
+    return jnp.zeros(num_frequencies, jnp.int32).at[best.ravel()].add(weights.ravel(), mode="drop")
+
+
+# --------------------------------------------------------------------------------------------
+# Included units of the paper's tuning protocol
+# --------------------------------------------------------------------------------------------
+
+
+def included_units(
+    responses: Float[ArrayLike, "... U"], *, threshold: float = INCLUSION_THRESHOLD
+) -> Bool[Array, " U"]:
+    """Units whose mean activation over all stimuli is >= ``threshold`` (seed 000, section 4.3).
+
+    Args:
+        responses: ``(..., U)``: all leading axes index stimuli (e.g. orientations x noise
+            samples), the last axis indexes units.
+        threshold: activation threshold, >= 0 (the paper's 1.0, in network units).
+
+    Returns:
+        ``(U,)`` boolean mask.
+
+    Raises:
+        ValueError: on a responses array of rank < 2 or a negative/non-finite threshold.
+    """
+    responses = _float_array(responses, "responses")
+    if responses.ndim < 2:
+        raise ValueError(
+            f"responses must have shape (..., U) with at least one stimulus axis, got {responses.shape}"
+        )
+    value = float(threshold)
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"threshold must be a finite activation >= 0, got {threshold=}")
+    mean = jnp.mean(responses.reshape((-1, responses.shape[-1])), axis=0)
+    return mean >= value
+
+
+def included_unit_count(
+    responses: Float[ArrayLike, "... U"], *, threshold: float = INCLUSION_THRESHOLD
+) -> Int[Array, ""]:
+    """Number of units included by the paper's criterion (see ``included_units``)."""
+    return jnp.sum(included_units(responses, threshold=threshold))
+
+
+# --------------------------------------------------------------------------------------------
+# Gabor fits of conv1 filters
+# --------------------------------------------------------------------------------------------
+
+GABOR_PARAM_NAMES = (
+    "amplitude",
+    "x0",
+    "y0",
+    "theta_deg",
+    "sigma_x",
+    "sigma_y",
+    "frequency",
+    "phase_deg",
+    "offset",
+)
+"""Columns of ``GaborFit.params``: see ``gabor_kernel``."""
+
+
+def _kernel_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    # The shared convention of theory.stimuli: x = col - c right, y = c - row up.
+    x = np.arange(width, dtype=np.float64) - (width - 1) / 2.0
+    y = (height - 1) / 2.0 - np.arange(height, dtype=np.float64)
+    return np.broadcast_to(x[None, :], (height, width)), np.broadcast_to(
+        y[:, None], (height, width)
+    )
+
+
+def gabor_kernel(params: ArrayLike, shape: tuple[int, int]) -> np.ndarray:
+    """Evaluate Gabor functions on a kernel's pixel grid (NumPy).
+
+    ``g = A exp(-x'^2 / (2 sx^2) - y'^2 / (2 sy^2)) cos(2 pi f x' + phi) + c`` with
+    ``x' = (x - x0) cos(theta) + (y - y0) sin(theta)``, ``y' = -(x - x0) sin(theta) + (y - y0) cos(theta)``
+    on the shared pixel grid (``x = col - (W-1)/2`` right, ``y = (H-1)/2 - row`` up); ``theta`` is
+    the direction of the carrier's wave vector, ``f`` its frequency in cycles/px.
+
+    Args:
+        params: ``(..., 9)`` in the order of ``GABOR_PARAM_NAMES`` (angles in degrees).
+        shape: ``(H, W)`` of the kernel.
+
+    Returns:
+        ``(..., H, W)`` float64 array.
+    """
+    p = np.asarray(params, dtype=np.float64)
+    if p.shape[-1:] != (len(GABOR_PARAM_NAMES),):
+        raise ValueError(f"params must have shape (..., {len(GABOR_PARAM_NAMES)}), got {p.shape}")
+    x, y = _kernel_grid(*shape)
+    a, x0, y0, th, sx, sy, f, ph, c = (p[..., i, None, None] for i in range(p.shape[-1]))
+    th, ph = np.deg2rad(th), np.deg2rad(ph)
+    dx, dy = x - x0, y - y0
+    xr = dx * np.cos(th) + dy * np.sin(th)
+    yr = -dx * np.sin(th) + dy * np.cos(th)
+    env = np.exp(-(xr**2) / (2 * sx**2) - yr**2 / (2 * sy**2))
+    return a * env * np.cos(2 * np.pi * f * xr + ph) + c
+
+
+def _gabor_jacobian(params: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Analytic Jacobian of ``gabor_kernel(params, shape).ravel()``: ``(H * W, 9)``."""
+    x, y = _kernel_grid(*shape)
+    a, x0, y0, th, sx, sy, f, ph, _ = params
+    th, ph = np.deg2rad(th), np.deg2rad(ph)
+    cos_t, sin_t = np.cos(th), np.sin(th)
+    dx, dy = x - x0, y - y0
+    xr = dx * cos_t + dy * sin_t
+    yr = -dx * sin_t + dy * cos_t
+    env = np.exp(-(xr**2) / (2 * sx**2) - yr**2 / (2 * sy**2))
+    arg = 2 * np.pi * f * xr + ph
+    c, s = np.cos(arg), np.sin(arg)
+    d_xr = a * env * (-xr / sx**2 * c - 2 * np.pi * f * s)
+    d_yr = a * env * c * (-yr / sy**2)
+    deg = np.pi / 180.0
+    cols = [
+        env * c,
+        -cos_t * d_xr + sin_t * d_yr,
+        -sin_t * d_xr - cos_t * d_yr,
+        (yr * d_xr - xr * d_yr) * deg,
+        a * env * c * xr**2 / sx**3,
+        a * env * c * yr**2 / sy**3,
+        -a * env * s * 2 * np.pi * xr,
+        -a * env * s * deg,
+        np.ones_like(x),
+    ]
+    return np.stack([col.ravel() for col in cols], axis=1)
+
+
+class GaborFit(NamedTuple):
+    """Least-squares Gabor fits of ``K`` kernels.
+
+    Attributes:
+        params: ``(K, 9)`` fitted parameters (``GABOR_PARAM_NAMES``; angles in degrees).
+        r2: ``(K,)`` coefficient of determination ``1 - SS_res / SS_tot`` (``SS_tot`` about the
+            kernel's mean); 0 for a constant kernel.
+        orientation_deg: ``(K,)`` orientation of the fitted carrier in the stimulus convention
+            (0 deg = vertical stripes, clockwise), in [0, 180).
+        wavelength_px: ``(K,)`` carrier wavelength ``1 / f`` in pixels (inf for ``f = 0``).
+    """
+
+    params: np.ndarray
+    r2: np.ndarray
+    orientation_deg: np.ndarray
+    wavelength_px: np.ndarray
+
+
+def _gabor_inits(kernels: np.ndarray, pad: int = 64) -> np.ndarray:
+    """Vectorised initial guesses from each kernel's FFT peak and energy moments: ``(K, 9)``."""
+    k, h, w = kernels.shape
+    x, y = _kernel_grid(h, w)
+    centred = kernels - kernels.mean(axis=(1, 2), keepdims=True)
+    spectrum = np.abs(np.fft.fft2(centred, s=(pad, pad))) ** 2
+    spectrum[:, 0, 0] = 0.0
+    peak = spectrum.reshape(k, -1).argmax(axis=1)
+    row_f = np.fft.fftfreq(pad)[peak // pad]  # cycles/px along +row = -y
+    col_f = np.fft.fftfreq(pad)[peak % pad]  # cycles/px along +x
+    fx, fy = col_f, -row_f
+    energy = centred**2
+    mass = energy.sum(axis=(1, 2))
+    mass = np.where(mass > 0, mass, 1.0)
+    x0 = (energy * x).sum(axis=(1, 2)) / mass
+    y0 = (energy * y).sum(axis=(1, 2)) / mass
+    var = (energy * ((x - x0[:, None, None]) ** 2 + (y - y0[:, None, None]) ** 2)).sum(
+        axis=(1, 2)
+    ) / (2 * mass)
+    # The squared envelope has width sigma / sqrt(2); sigma is bounded in the fit below.
+    sigma = np.clip(np.sqrt(2 * var), 1.0, max(h, w) / 2)
+    proj = (
+        centred
+        * np.exp(
+            -2j
+            * np.pi
+            * (
+                fx[:, None, None] * (x - x0[:, None, None])
+                + fy[:, None, None] * (y - y0[:, None, None])
+            )
+        )
+    ).sum(axis=(1, 2))
+    phase = np.angle(proj)
+    amp = np.abs(centred).max(axis=(1, 2))
+    theta = np.arctan2(fy, fx)
+    freq = np.hypot(fx, fy)
+    return np.stack(
+        [
+            amp,
+            x0,
+            y0,
+            np.rad2deg(theta),
+            sigma,
+            sigma,
+            freq,
+            np.rad2deg(phase),
+            kernels.mean(axis=(1, 2)),
+        ],
+        axis=1,
+    )
+
+
+def fit_gabors(kernels: ArrayLike, *, num_starts: int = 3) -> GaborFit:
+    """Fit a 2-D Gabor (``gabor_kernel``) to each kernel by least squares, and report R^2.
+
+    Each kernel is fitted with ``scipy.optimize.least_squares`` (trust-region reflective, with
+    bounds: centre within a pixel of the kernel, ``0.5 <= sigma <= max(H, W)``,
+    ``0 <= f <= 0.5`` cycles/px) from initial guesses taken from the kernel's zero-padded FFT
+    peak (orientation, frequency), the phase of its projection on that carrier, and the centroid
+    and spread of its energy; the best of ``num_starts`` starts (the FFT guess, then the same
+    with a narrower and a wider envelope) is kept. The initial guesses are vectorised; the
+    fits loop over kernels.
+
+    Args:
+        kernels: ``(K, H, W)`` kernels (for conv1 weights see ``conv1_kernels``).
+        num_starts: 1 to 3 initial guesses per kernel.
+
+    Returns:
+        A ``GaborFit`` with ``K`` rows.
+
+    Raises:
+        ValueError: on kernels that are not ``(K, H, W)`` with ``H, W >= 3`` or contain
+            non-finite values, or ``num_starts`` outside 1..3.
+
+    Examples:
+        >>> import numpy as np
+        >>> true = np.array([[1.0, 0.3, -0.5, 30.0, 2.0, 2.5, 0.2, 45.0, 0.0]])
+        >>> fit = fit_gabors(gabor_kernel(true, (11, 11)))
+        >>> bool(fit.r2[0] > 0.999), round(float(fit.orientation_deg[0]), 3)
+        (True, 150.0)
+    """
+    from scipy.optimize import least_squares
+
+    kernels = np.asarray(kernels, dtype=np.float64)
+    if kernels.ndim != 3 or min(kernels.shape[1:]) < 3:
+        raise ValueError(f"kernels must have shape (K, H, W) with H, W >= 3, got {kernels.shape}")
+    if not np.all(np.isfinite(kernels)):
+        raise ValueError("kernels must be finite")
+    if num_starts not in (1, 2, 3):
+        raise ValueError(f"num_starts must be 1, 2 or 3, got {num_starts=}")
+    k, h, w = kernels.shape
+    half = (max(h, w) - 1) / 2.0 + 1.0
+    lower = np.array([-np.inf, -half, -half, -np.inf, 0.5, 0.5, 0.0, -np.inf, -np.inf])
+    upper = np.array([np.inf, half, half, np.inf, max(h, w), max(h, w), 0.5, np.inf, np.inf])
+    inits = _gabor_inits(kernels)
+    params = np.empty((k, len(GABOR_PARAM_NAMES)))
+    r2 = np.zeros(k)
+    for i in range(k):
+        target = kernels[i]
+        ss_tot = float(((target - target.mean()) ** 2).sum())
+        if ss_tot == 0.0:
+            params[i] = inits[i]
+            params[i, 0] = 0.0
+            continue
+        best_cost, best_x = np.inf, inits[i]
+        for scale in (1.0, 0.6, 1.6)[:num_starts]:
+            x0 = inits[i].copy()
+            x0[4:6] *= scale
+            x0 = np.clip(x0, lower + 1e-6, upper - 1e-6)
+
+            def residual(p, target=target):
+                return (gabor_kernel(p, (h, w)) - target).ravel()
+
+            sol = least_squares(
+                residual,
+                x0,
+                jac=lambda p: _gabor_jacobian(p, (h, w)),
+                bounds=(lower, upper),
+                x_scale="jac",
+                max_nfev=100,
+                ftol=1e-6,
+                xtol=1e-6,
+                gtol=1e-6,
+            )
+            if sol.cost < best_cost:
+                best_cost, best_x = sol.cost, sol.x
+        params[i] = best_x
+        r2[i] = 1.0 - 2.0 * best_cost / ss_tot
+    freq = params[:, 6]
+    with np.errstate(divide="ignore"):
+        wavelength = np.where(freq > 0, 1.0 / np.where(freq > 0, freq, 1.0), np.inf)
+    # Wave vector (cos theta, sin theta) <-> stimulus angle a with x' = cos(a) x - sin(a) y.
+    orientation = np.mod(-params[:, 3], 180.0)
+    return GaborFit(params=params, r2=r2, orientation_deg=orientation, wavelength_px=wavelength)
+
+
+def conv1_kernels(params: dict, layer: str = "conv1") -> np.ndarray:
+    """The first layer's filters as ``(C_out, kh, kw)`` grey kernels (summed over input channels).
+
+    Summing an RGB kernel over its colour channels gives the filter seen by a grey image copied
+    to all channels (the RGB -> grey convention of ``vpl_jax.weights``).
+
+    Args:
+        params: params pytree with ``params[layer]["w"]`` of shape ``(kh, kw, c_in, c_out)`` (HWIO).
+        layer: the layer name.
+
+    Returns:
+        ``(C_out, kh, kw)`` float64 array.
+    """
+    if layer not in params or "w" not in params[layer]:
+        raise ValueError(f"layer {layer!r} with a kernel 'w' not found in params: {sorted(params)}")
+    w = np.asarray(params[layer]["w"], dtype=np.float64)
+    if w.ndim != 4:
+        raise ValueError(
+            f"params[{layer!r}]['w'] must be HWIO (kh, kw, c_in, c_out), got {w.shape}"
+        )
+    return np.transpose(w.sum(axis=2), (2, 0, 1))
