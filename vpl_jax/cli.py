@@ -26,6 +26,30 @@ def _theory_svd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _weights_convert(args: argparse.Namespace) -> int:
+    import json
+
+    from vpl_jax import weights
+
+    dst = weights.convert(
+        args.src,
+        args.dst,
+        arch=args.arch,
+        rgb_to_grey=args.rgb_to_grey,
+        metadata=json.loads(args.metadata) if args.metadata else None,
+        overwrite=args.force,
+    )
+    print(f"wrote {dst}")
+    return 0
+
+
+def _weights_info(args: argparse.Namespace) -> int:
+    from vpl_jax import weights
+
+    print(weights.describe(args.file))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vpl-jax",
@@ -55,6 +79,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     svd.add_argument("--quiet", action="store_true", help="no progress bars")
     svd.set_defaults(handler=_theory_svd)
+
+    wts = commands.add_parser(
+        "weights", help="convert, inspect (and later pretrain) AlexNet weights"
+    )
+    wts_cmds = wts.add_subparsers(dest="weights_command", required=True)
+    convert = wts_cmds.add_parser(
+        "convert",
+        help="convert .caffemodel / bvlc_alexnet.npy / torchvision .pth or .safetensors to our format",
+    )
+    convert.add_argument("src", help="source weights file")
+    convert.add_argument("dst", help="destination .npz (our format: arrays + JSON metadata)")
+    convert.add_argument(
+        "--arch",
+        default=None,
+        choices=["caffe_alexnet", "torchvision_alexnet"],
+        help="expected architecture (default: inferred from the file)",
+    )
+    convert.add_argument(
+        "--rgb-to-grey",
+        default="sum",
+        choices=["sum", "mean", "luminance", "keep"],
+        help="conv1 colour handling for 3-channel sources (default: sum = grey image on all channels)",
+    )
+    convert.add_argument("--metadata", default=None, help="extra metadata as a JSON object")
+    convert.add_argument("--force", action="store_true", help="overwrite DST if it exists")
+    convert.set_defaults(handler=_weights_convert)
+    info = wts_cmds.add_parser(
+        "info", help="layer table, provenance and checksums of a weights file"
+    )
+    info.add_argument("file", help="weights file, 'default' or 'random:SEED'")
+    info.set_defaults(handler=_weights_info)
     return parser
 
 
