@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from vpl_jax import alexnet
 from vpl_jax.analysis import selectivity as sel
 
 THETA12 = np.arange(12) * 15.0
@@ -307,3 +308,87 @@ def test_errors_name_the_argument(key):
         sel.fit_gabors(np.ones((1, 11, 11)), num_starts=5)
     with pytest.raises(ValueError, match="layer"):
         sel.conv1_kernels({"conv2": {}})
+
+
+def test_network_errors_name_the_argument(he_params):
+    images = np.zeros((2, 67, 67, 1), np.float32)
+    with pytest.raises(ValueError, match="layers"):
+        sel.record(he_params, images, layers=("conv1", "fc6"))
+    with pytest.raises(ValueError, match="positions"):
+        sel.record(he_params, images, positions="corner")
+    with pytest.raises(ValueError, match="batch_size"):
+        sel.record(he_params, images, batch_size=0)
+    with pytest.raises(ValueError, match="images"):
+        sel.record(he_params, images[0])
+    with pytest.raises(ValueError, match="layer"):
+        sel.ablate(he_params, {"fc7": np.ones(96)})
+    with pytest.raises(ValueError, match="masks"):
+        sel.ablate(he_params, {"conv1": np.ones(95)})
+    with pytest.raises(ValueError, match="channels"):
+        sel.channel_mask(96, [96])
+    with pytest.raises(ValueError, match="which"):
+        sel.ablation_channels(np.ones(4), which="middle")
+    with pytest.raises(ValueError, match="fraction"):
+        sel.ablation_channels(np.ones(4), fraction=1.5)
+
+
+# ------------------------------------------------------------------------------------------
+# Recorder and ablation (small images: 67 px is the smallest input of the Caffe stack)
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def he_params():
+    return alexnet.init_params(jax.random.key(0))
+
+
+def test_record_matches_features_in_blocks_without_recompiling(he_params):
+    images = 40.0 * jax.random.normal(jax.random.key(1), (7, 67, 67, 1))
+    full = alexnet.features(he_params, images)
+    layers = ("conv1", "norm2", "conv5")
+    rec = sel.record(he_params, images, layers=layers, batch_size=3)  # 7 = 2 blocks + 1
+    assert set(rec) == set(layers)
+    for layer in layers:
+        np.testing.assert_allclose(
+            rec[layer],
+            sel.centre_units(full[layer]),
+            rtol=1e-5,
+            atol=1e-5 * float(jnp.abs(full[layer]).max()),
+        )
+    assert rec["conv1"].shape == (7, 96)
+    before = sel._record._cache_size()
+    sel.record(he_params, images + 1.0, layers=layers, batch_size=3)
+    assert sel._record._cache_size() == before
+    allpos = sel.record(he_params, images, layers=("pool2",), batch_size=4, positions="all")
+    assert allpos["pool2"].shape == full["pool2"].shape
+    np.testing.assert_allclose(allpos["pool2"], full["pool2"], rtol=1e-5, atol=1e-3)
+
+
+def test_ablation_masks_zero_exactly_the_chosen_channels(he_params):
+    images = 40.0 * jax.random.normal(jax.random.key(2), (2, 67, 67, 1))
+    full = alexnet.features(he_params, images)
+    chosen1, chosen3 = np.array([0, 7, 95]), np.array([3, 100, 383])
+    masks = {"norm1": sel.channel_mask(96, chosen1), "conv3": sel.channel_mask(384, chosen3)}
+    out = sel.ablated_features(he_params, images, masks)
+    for layer in ("conv1", "norm1", "pool1"):
+        assert float(jnp.abs(out[layer][..., chosen1]).max()) == 0.0
+    keep1 = np.setdiff1d(np.arange(96), chosen1)
+    np.testing.assert_array_equal(out["conv1"][..., keep1], full["conv1"][..., keep1])
+    assert float(jnp.abs(out["conv3"][..., chosen3]).max()) == 0.0
+    # conv3 with only conv3 ablated: the other channels are untouched, bit for bit.
+    only3 = sel.ablated_features(he_params, images, {"conv3": masks["conv3"]})
+    keep3 = np.setdiff1d(np.arange(384), chosen3)
+    np.testing.assert_array_equal(only3["conv3"][..., keep3], full["conv3"][..., keep3])
+    np.testing.assert_array_equal(only3["conv2"], full["conv2"])
+    assert float(jnp.abs(full["conv3"][..., chosen3]).max()) > 0  # there was something to zero
+    # The params are not modified in place.
+    assert float(jnp.abs(he_params["conv3"]["w"][..., 3]).sum()) > 0
+
+
+def test_ablation_channels_top_bottom_and_ties():
+    g = np.array([0.9, 0.1, 0.5, 0.1, 0.7, 0.3])
+    np.testing.assert_array_equal(sel.ablation_channels(g, which="top"), [0, 2, 4])
+    np.testing.assert_array_equal(sel.ablation_channels(g, which="bottom"), [1, 3, 5])
+    np.testing.assert_array_equal(sel.ablation_channels(g, which="bottom", fraction=1 / 6), [1])
+    assert sel.ablation_channels(g, fraction=0.0).size == 0
+    np.testing.assert_array_equal(sel.ablation_channels(g, fraction=1.0), np.arange(6))

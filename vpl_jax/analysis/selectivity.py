@@ -26,6 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
+from vpl_jax import alexnet
+
 SELECTIVITY_THRESHOLD = 0.33
 """Seed 004's criterion: a unit with gOSI > 0.33 is orientation-selective."""
 
@@ -767,3 +769,224 @@ def conv1_kernels(params: dict, layer: str = "conv1") -> np.ndarray:
             f"params[{layer!r}]['w'] must be HWIO (kh, kw, c_in, c_out), got {w.shape}"
         )
     return np.transpose(w.sum(axis=2), (2, 0, 1))
+
+
+# --------------------------------------------------------------------------------------------
+# Recording responses through the network
+# --------------------------------------------------------------------------------------------
+
+_POSITIONS = ("centre", "all")
+
+
+def _check_layers(layers, arch: alexnet.ArchSpec, name: str = "layers") -> tuple[str, ...]:
+    if isinstance(layers, str):
+        layers = (layers,)
+    layers = tuple(layers)
+    if not layers:
+        raise ValueError(f"{name} must name at least one layer of {arch.name}")
+    unknown = [layer for layer in layers if layer not in arch.output_keys]
+    if unknown:
+        raise ValueError(
+            f"{name} has unknown layer(s) {unknown} for {arch.name}; known: {arch.output_keys}"
+        )
+    return layers
+
+
+def _check_batch_size(batch_size: int) -> int:
+    if int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size=}")
+    return int(batch_size)
+
+
+def centre_units(activations: Float[Array, "N h w C"]) -> Float[Array, "N C"]:
+    """The unit at the spatial centre ``(h // 2, w // 2)`` of each channel map.
+
+    This is seed 000's recording site: index 27 of norm1's 55 x 55 map, 13 of 27 x 27, 6 of 13 x 13.
+    """
+    if activations.ndim != 4:
+        raise ValueError(f"activations must be (N, h, w, C), got shape {activations.shape}")
+    _, h, w, _ = activations.shape
+    return activations[:, h // 2, w // 2, :]
+
+
+def _select(out: dict, layers: tuple[str, ...], positions: str) -> dict:
+    if positions == "centre":
+        return {layer: centre_units(out[layer]) for layer in layers}
+    return {layer: out[layer] for layer in layers}
+
+
+@jax.jit(static_argnames=("arch", "layers", "batch_size", "positions"))
+def _record(params, images, arch, layers, batch_size, positions):
+    def chunk(batch):
+        return _select(alexnet.features(params, batch[None], arch), layers, positions)
+
+    # lax.map with batch_size vmaps ``chunk`` over blocks of images: one compiled forward pass
+    # of ``batch_size`` images, run sequentially over the blocks (bounded memory).
+    out = jax.lax.map(chunk, images, batch_size=batch_size)
+    return {layer: value[:, 0] for layer, value in out.items()}
+
+
+def record(
+    params: dict,
+    images: Float[ArrayLike, "N H W C"],
+    *,
+    arch: alexnet.ArchSpec = alexnet.CAFFE_ALEXNET,
+    layers: tuple[str, ...] = PROTOCOL_LAYERS,
+    batch_size: int = 32,
+    positions: str = "centre",
+) -> dict[str, Array]:
+    """Responses of chosen layers to a batch of images, computed in fixed-size blocks.
+
+    One jitted program (``arch``, ``layers``, ``batch_size`` and ``positions`` static) runs
+    ``alexnet.features`` on blocks of ``batch_size`` images in sequence, so memory stays bounded
+    for any ``N``; the unused layers are pruned by the compiler.
+
+    Args:
+        params: conv1-5 params of ``arch``.
+        images: ``(N, H, W, arch.in_channels)`` network input (network units).
+        arch: architecture spec.
+        layers: keys of ``alexnet.features``' output to keep.
+        batch_size: images per block (>= 1).
+        positions: ``"centre"`` for the centre unit of each channel (``centre_units``) or
+            ``"all"`` for every position.
+
+    Returns:
+        ``{layer: (N, C)}`` for ``positions="centre"``, ``{layer: (N, h, w, C)}`` for ``"all"``.
+
+    Raises:
+        ValueError: on an unknown layer, a bad ``positions`` or ``batch_size``, or an image shape
+            ``alexnet.features`` rejects.
+    """
+    layers = _check_layers(layers, arch)
+    if positions not in _POSITIONS:
+        raise ValueError(f"positions must be one of {_POSITIONS}, got {positions=}")
+    images = jnp.asarray(images)
+    if images.ndim != 4:
+        raise ValueError(
+            f"images must have shape (N, H, W, C={arch.in_channels}), got {images.shape}"
+        )
+    return _record(params, images, arch, layers, _check_batch_size(batch_size), positions)
+
+
+# --------------------------------------------------------------------------------------------
+# Ablation
+# --------------------------------------------------------------------------------------------
+
+_WHICH = ("top", "bottom")
+
+
+def _producing_conv(layer: str, arch: alexnet.ArchSpec) -> alexnet.ConvSpec:
+    """The conv layer whose channels a layer key carries (``norm1``/``pool1`` -> ``conv1``)."""
+    if layer not in arch.output_keys:
+        raise ValueError(f"unknown layer {layer!r} for {arch.name}; known: {arch.output_keys}")
+    for i, conv in enumerate(arch.convs, start=1):
+        if layer in (conv.name, f"norm{i}", f"pool{i}"):
+            return conv
+    raise ValueError(f"layer {layer!r} is not produced by a conv layer of {arch.name}")
+
+
+def ablation_channels(
+    gosi_values: Float[ArrayLike, " C"], *, which: str = "top", fraction: float = 0.5
+) -> np.ndarray:
+    """Channels to ablate: the ``round(fraction * C)`` most (``"top"``) or least selective units.
+
+    Seed 004 splits a layer's units at the median gOSI and ablates those strictly above
+    (``top``) or strictly below (``bottom``) it. Here both sets have exactly
+    ``round(fraction * C)`` units, so the two ablations remove the same number of channels;
+    ties are broken by the lower channel index (a stable sort). For distinct gOSI values and an
+    even ``C`` at ``fraction=0.5`` this is the seed's split.
+
+    Args:
+        gosi_values: ``(C,)`` gOSI of the layer's units (e.g. ``orientation_tuning(...).gosi``).
+        which: ``"top"`` or ``"bottom"``.
+        fraction: fraction of the layer to ablate, in [0, 1].
+
+    Returns:
+        ``(k,)`` sorted int channel indices.
+
+    Raises:
+        ValueError: on an unknown ``which``, ``fraction`` outside [0, 1] or non-1-D ``gosi_values``.
+    """
+    if which not in _WHICH:
+        raise ValueError(f"which must be one of {_WHICH}, got {which=}")
+    if not 0.0 <= float(fraction) <= 1.0:
+        raise ValueError(f"fraction must lie in [0, 1], got {fraction=}")
+    g = np.asarray(gosi_values, dtype=np.float64)
+    if g.ndim != 1:
+        raise ValueError(f"gosi_values must be 1-D (C,), got shape {g.shape}")
+    k = int(round(float(fraction) * g.shape[0]))
+    order = np.argsort(-g if which == "top" else g, kind="stable")
+    return np.sort(order[:k])
+
+
+def channel_mask(num_channels: int, channels: ArrayLike) -> Float[Array, " C"]:
+    """A ``(num_channels,)`` float mask: 0 at ``channels``, 1 elsewhere.
+
+    Raises:
+        ValueError: if a channel index is outside ``[0, num_channels)`` or not an integer.
+    """
+    idx = np.asarray(channels)
+    if idx.size and not np.issubdtype(idx.dtype, np.integer):
+        raise ValueError(f"channels must be integer indices, got dtype {idx.dtype}")
+    idx = idx.astype(np.int64).ravel()
+    if np.any((idx < 0) | (idx >= num_channels)):
+        raise ValueError(f"channels must lie in [0, {num_channels}), got {idx.tolist()}")
+    mask = np.ones(num_channels, np.float32)
+    mask[idx] = 0.0
+    return jnp.asarray(mask)
+
+
+def ablate(
+    params: dict, masks: dict[str, ArrayLike], arch: alexnet.ArchSpec = alexnet.CAFFE_ALEXNET
+) -> dict:
+    """Params whose masked output channels are silenced: ``w[..., c] * m[c]``, ``b[c] * m[c]``.
+
+    A channel whose kernel and bias are zero outputs ReLU(0) = 0 at every position, so the unit is
+    clamped to 0 (seed 004's ablation) in its conv layer and in everything computed from it (its
+    LRN and pooled maps). The masks are arrays, so the function is jit- and vmap-friendly (e.g.
+    vmap over a stack of masks). For ``norm1``/``norm2`` the channel is zeroed before the LRN, so
+    the LRN of its neighbours no longer sees it; for conv3-5 it is exactly the unit's output.
+
+    Args:
+        params: conv1-5 params of ``arch``.
+        masks: ``{layer: (C,) mask}`` with 1 to keep and 0 to ablate (values in between scale the
+            channel); ``layer`` is any output key of ``arch`` (``norm1`` and ``pool1`` mean the
+            channels of ``conv1``).
+        arch: architecture spec.
+
+    Returns:
+        A new params dict (the input is not modified).
+
+    Raises:
+        ValueError: on an unknown layer or a mask of the wrong shape.
+
+    Examples:
+        >>> import jax
+        >>> p = alexnet.init_params(jax.random.key(0))
+        >>> q = ablate(p, {"conv3": channel_mask(384, [0, 5])})
+        >>> float(abs(q["conv3"]["w"][..., 5]).sum()), bool((q["conv2"]["w"] == p["conv2"]["w"]).all())
+        (0.0, True)
+    """
+    new = {name: dict(layer) for name, layer in params.items()}
+    for layer, mask in masks.items():
+        conv = _producing_conv(layer, arch)
+        mask = jnp.asarray(mask)
+        if mask.shape != (conv.out_channels,):
+            raise ValueError(
+                f"masks[{layer!r}] must have shape ({conv.out_channels},) for {conv.name}, "
+                f"got {mask.shape}"
+            )
+        p = new[conv.name]
+        p["w"] = p["w"] * mask.astype(p["w"].dtype).reshape((1,) * (p["w"].ndim - 1) + (-1,))
+        p["b"] = p["b"] * mask.astype(p["b"].dtype)
+    return new
+
+
+def ablated_features(
+    params: dict,
+    images: Float[ArrayLike, "N H W C"],
+    masks: dict[str, ArrayLike],
+    arch: alexnet.ArchSpec = alexnet.CAFFE_ALEXNET,
+) -> dict[str, Array]:
+    """``alexnet.features`` of the network with the masked channels silenced (see ``ablate``)."""
+    return alexnet.features(ablate(params, masks, arch), jnp.asarray(images), arch)
