@@ -55,3 +55,74 @@ def rotate(
     a = jnp.deg2rad(angle_deg)
     cos, sin = jnp.cos(a), jnp.sin(a)
     return cos * x - sin * y, sin * x + cos * y
+
+
+SINUSOID_WINDOWS = (None, "hann", "radial")
+
+
+def sinusoid(
+    freq_cpi: Float[ArrayLike, ""],
+    phase_rad: Float[ArrayLike, ""],
+    *,
+    size: int = 32,
+    orientation_deg: Float[ArrayLike, ""] = 0.0,
+    amplitude: Float[ArrayLike, ""] = 1.0,
+    window: str | None = None,
+) -> Float[Array, "H W"]:
+    r"""Plane wave ``A sin(2 pi f x' / size + phase)`` with origin at the image centre (spec B.3).
+
+    ``x'`` is the rotated coordinate of :func:`rotate` applied to :func:`pixel_grid`, so at
+    ``orientation_deg = 0`` the wave varies along x (vertical stripes) and it rotates clockwise on
+    screen as the angle grows. The frequency is in **cycles per image** (continuous; Nyquist is
+    ``size / 2``). The function is built from ``jnp`` operations only, so it is differentiable in
+    ``freq_cpi``, ``phase_rad``, ``orientation_deg`` and ``amplitude`` (``jax.jvp``/``jacfwd``).
+
+    .. math:: x(p; f, \phi) = A\, w(p) \sin(2\pi f \langle p, n\rangle / \mathrm{size} + \phi)
+
+    Windows ``w``: ``None`` (w = 1, the paper's plain plane wave); ``"hann"``, the separable
+    ``cos^2(pi x / size) cos^2(pi y / size)`` centred on the patch (close to 0 at the border);
+    ``"radial"``, the circular ``cos^2(pi r / size)`` for ``r < size / 2`` and 0 outside. A window
+    removes the border discontinuity whose spectral leakage shapes the threshold curve
+    ``T(f)`` (spec B.5 caveat).
+
+    Args:
+        freq_cpi: spatial frequency, cycles per image, scalar (vmap for batches).
+        phase_rad: phase at the image centre, radians, scalar.
+        size: image side in pixels, integer >= 1 (static).
+        orientation_deg: orientation of the wave vector, degrees (0 = vertical stripes).
+        amplitude: peak amplitude ``A`` in image units.
+        window: one of ``None``, ``"hann"``, ``"radial"`` (static).
+
+    Returns:
+        Image of shape ``(size, size)``, indexed ``[row, col]``; float dtype of the inputs
+        (float32 by default, float64 when given float64 arrays or in x64 mode).
+
+    Raises:
+        ValueError: if ``size`` is not an integer >= 1, ``window`` is unknown, or ``freq_cpi``/
+            ``phase_rad`` is not a scalar.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> img = sinusoid(1.0, jnp.pi / 2, size=4)  # cos(2 pi x / 4), x = -1.5 ... 1.5
+        >>> [round(v, 4) for v in img[0].tolist()]
+        [-0.7071, 0.7071, 0.7071, -0.7071]
+    """
+    if window not in SINUSOID_WINDOWS:
+        raise ValueError(f"window must be one of {SINUSOID_WINDOWS}, got {window=}")
+    for name, value in (("freq_cpi", freq_cpi), ("phase_rad", phase_rad)):
+        if jnp.ndim(value) != 0:
+            raise ValueError(
+                f"{name} must be a scalar (use jax.vmap for batches), got shape {jnp.shape(value)}"
+            )
+    dtype = jnp.result_type(freq_cpi, phase_rad, orientation_deg, amplitude, float)
+    x, y = pixel_grid(size, dtype)
+    xr, _ = rotate(x, y, jnp.asarray(orientation_deg, dtype))
+    img = jnp.asarray(amplitude, dtype) * jnp.sin(
+        2.0 * jnp.pi * jnp.asarray(freq_cpi, dtype) * xr / size + jnp.asarray(phase_rad, dtype)
+    )
+    if window == "hann":
+        img = img * jnp.cos(jnp.pi * x / size) ** 2 * jnp.cos(jnp.pi * y / size) ** 2
+    elif window == "radial":
+        r = jnp.sqrt(x**2 + y**2)
+        img = img * jnp.where(r < size / 2.0, jnp.cos(jnp.pi * r / size) ** 2, 0.0)
+    return img
