@@ -20,7 +20,8 @@ weights on the manifold ``W1 = [g+, g-] + alpha [d, -d]``, ``W2 = beta d^T`` wit
   are concrete; inside ``jit``/``vmap`` they cannot raise, and the functions return ``NaN``
   outside their domain or a boolean ``ok`` status flag instead.
 * ODE solves use diffrax ``Tsit5`` + ``PIDController(rtol, atol)`` + ``SaveAt(ts=...)`` with
-  ``throw=False``; the solver status is always returned (``ok``) and, for concrete calls, a failed
+  ``throw=False`` and ``adjoint=ForwardMode()`` (so ``jax.jacfwd`` works through them); the
+  solver status is always returned (``ok``) and, for concrete calls, a failed
   solve raises ``RuntimeError``.
 
 Also here: the fixed point, early-time asymptotics, half-times, the within-layer change profile,
@@ -64,6 +65,7 @@ __all__ = [
     "integrate_chain",
     "integrate_q",
     "most_changed_offset_deg",
+    "reduce_task",
     "reference_table",
     "saxe_chain_strengths",
     "savings",
@@ -126,6 +128,23 @@ def _float(x, like=None):
 # the reduced alpha/beta dynamics
 
 
+def reduce_task(task: _tuning.TaskVectors, *, rtol: float = 1e-6) -> Array:
+    """The reduction's single task parameter ``v = d^T g+``, after checking its assumption.
+
+    Args:
+        task: population vectors (:func:`theory.tuning.task_vectors`), any batch shape.
+        rtol: allowed relative mismatch of ``||g+||^2`` and ``||g-||^2``.
+
+    Returns:
+        ``v`` with the task's batch shape.
+
+    Raises:
+        ValueError: if ``||g+|| != ||g-||`` (the alpha/beta manifold is then not invariant).
+    """
+    _tuning.check_equal_norms(task.g_plus, task.g_minus, rtol=rtol)
+    return _tuning.difficulty(task.g_plus, task.g_minus)
+
+
 def vector_field(t, y: Float[Array, "2"], args: dict) -> Float[Array, "2"]:
     r"""The alpha/beta vector field ``f(t, y, args)`` (diffrax convention).
 
@@ -178,6 +197,7 @@ def _solve(field, ts, y0, args, rtol, atol, max_steps):
         stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
         max_steps=max_steps,
         throw=False,
+        adjoint=diffrax.ForwardMode(),  # forward-mode differentiable; also faster under vmap
     )
     ok = (sol.result == diffrax.RESULTS.successful) & jnp.all(ts >= 0)
     return sol.ys, ok
@@ -378,6 +398,11 @@ def fixed_point(
         (0.0, 0.0)
     """
     _check_task_args(v=v, c=c, beta0=beta0)
+    return _fixed_point_jit(v, c, beta0)
+
+
+@jax.jit
+def _fixed_point_jit(v, c, beta0):
     v = _float(v)
     c, beta0 = jnp.asarray(c, v.dtype), jnp.asarray(beta0, v.dtype)
     big_c = 1.0 - 2.0 * beta0**2
@@ -396,6 +421,7 @@ def fixed_point(
     return jnp.where(bad, jnp.nan, alpha), jnp.where(bad, jnp.nan, beta)
 
 
+@jax.jit
 def conserved_quantity(alpha: Float[ArrayLike, "*T"], beta: Float[ArrayLike, "*T"]) -> Array:
     """The invariant ``beta^2 - 2 alpha - 2 alpha^2`` (equals ``beta0^2`` when ``alpha0 = 0``).
 
@@ -412,6 +438,7 @@ def conserved_quantity(alpha: Float[ArrayLike, "*T"], beta: Float[ArrayLike, "*T
     return beta**2 - 2.0 * alpha - 2.0 * alpha**2
 
 
+@jax.jit
 def beta_over_alpha(alpha: Float[ArrayLike, "*T"], beta0: Float[ArrayLike, ""] = 0.0) -> Array:
     r"""Exact ratio ``beta/alpha = sqrt(2/alpha + 2 + beta0^2/alpha^2)`` on the conserved curve.
 
@@ -461,6 +488,11 @@ def early_time(
         ValueError: for concrete invalid inputs.
     """
     _check_task_args(v=v, c=c, beta0=beta0, tau=tau, t=t)
+    return _early_time_jit(t, v, c, beta0, tau)
+
+
+@jax.jit
+def _early_time_jit(t, v, c, beta0, tau):
     s = _float(t) / tau
     e0 = c - v * beta0
     k = 1.0 + 2.0 * beta0**2
@@ -503,6 +535,11 @@ def time_at_beta(
         ValueError: for concrete inputs outside the closed form's domain.
     """
     _check_task_args(v=v, c=c, beta0=beta0, tau=tau, closed=True)
+    return _time_at_beta_jit(beta, v, c, beta0, tau)
+
+
+@jax.jit
+def _time_at_beta_jit(beta, v, c, beta0, tau):
     beta = _float(beta)
     return _time_from_z(_z_of_beta(beta, beta0), v, c, beta0, tau)
 
@@ -523,9 +560,15 @@ def time_at_alpha(
     Returns:
         Times, shape of ``alpha``.
     """
+    _check_task_args(v=v, c=c, beta0=beta0, tau=tau, closed=True)
+    return _time_at_alpha_jit(alpha, v, c, beta0, tau)
+
+
+@jax.jit
+def _time_at_alpha_jit(alpha, v, c, beta0, tau):
     alpha = _float(alpha)
     beta = jnp.sqrt(beta0**2 + 2.0 * alpha + 2.0 * alpha**2)
-    return time_at_beta(beta, v, c, beta0, tau)
+    return _time_at_beta_jit(beta, v, c, beta0, tau)
 
 
 def half_times(
@@ -547,10 +590,15 @@ def half_times(
         ``(t_half_alpha, t_half_beta)``.
     """
     _check_task_args(v=v, c=c, beta0=beta0, tau=tau, closed=True)
+    return _half_times_jit(v, c, beta0, tau)
+
+
+@jax.jit
+def _half_times_jit(v, c, beta0, tau):
     v = _float(v)
-    a_star, b_star = fixed_point(v, c, beta0)
-    t_alpha = time_at_alpha(0.5 * a_star, v, c, beta0, tau)
-    t_beta = time_at_beta(beta0 + 0.5 * (b_star - beta0), v, c, beta0, tau)
+    a_star, b_star = _fixed_point_jit(v, c, beta0)
+    t_alpha = _time_at_alpha_jit(0.5 * a_star, v, c, beta0, tau)
+    t_beta = _time_at_beta_jit(beta0 + 0.5 * (b_star - beta0), v, c, beta0, tau)
     return t_alpha, t_beta
 
 
@@ -578,6 +626,7 @@ def _time_at_output_jit(y, v, c, beta0, tau, rtol, atol, max_steps):
         stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
         max_steps=max_steps,
         throw=False,
+        adjoint=diffrax.ForwardMode(),
     )
     ok = (sol.result == diffrax.RESULTS.successful) & (y < c) & (y >= 0) & (v > 0)
     t = jnp.where(already, 0.0, sol.ys[-1])
@@ -633,6 +682,7 @@ def time_at_output(
 # within-layer profile
 
 
+@jax.jit
 def change_profile(alpha: Float[ArrayLike, "*T"], d: Float[ArrayLike, " n"]) -> Array:
     """Within-layer change ``|alpha d_j|`` of each input neuron (``Delta W1[j, +-] = +-alpha d_j``).
 
@@ -647,6 +697,7 @@ def change_profile(alpha: Float[ArrayLike, "*T"], d: Float[ArrayLike, " n"]) -> 
     return jnp.abs(alpha[..., None] * d.reshape((1,) * alpha.ndim + d.shape))
 
 
+@jax.jit
 def most_changed_offset_deg(
     d: Float[ArrayLike, "*B n"], theta0_rad: Float[ArrayLike, ""] = _tuning.THETA0_RAD
 ) -> Array:
@@ -679,16 +730,30 @@ def chain_vector_field(t, b: Float[Array, " L"], args: dict) -> Float[Array, " L
     Args:
         t: time (unused).
         b: layer strengths along the task mode, shape ``(L,)``.
-        args: dict with ``c``, ``kappa``, ``tau`` scalars.
+        args: dict with ``c``, ``kappa``, ``tau`` scalars and optionally ``mask`` (bool ``(L,)``):
+            entries where ``mask`` is False are padding (factor 1, zero derivative), which lets
+            chains of different depth share one compiled solver.
 
     Returns:
         ``db/dt``, shape ``(L,)``.
     """
     del t
     depth = b.shape[0]
-    others = jnp.stack([jnp.prod(jnp.where(jnp.arange(depth) == k, 1.0, b)) for k in range(depth)])
+    mask = args.get("mask", jnp.ones((depth,), bool))
+    b = jnp.where(mask, b, 1.0)
+    idx = jnp.arange(depth)
+    others = jnp.stack([jnp.prod(jnp.where(idx == k, 1.0, b)) for k in range(depth)])
     err = args["c"] - args["kappa"] * jnp.prod(b)
-    return 2.0 * args["kappa"] * err * others / args["tau"]
+    return jnp.where(mask, 2.0 * args["kappa"] * err * others / args["tau"], 0.0)
+
+
+def _pad_depth(b0) -> tuple[Array, Array]:
+    """Pad ``b0`` to a multiple of 8 layers (value 1, masked) so depths share compilations."""
+    b0 = jnp.asarray(b0)
+    depth = b0.shape[0]
+    padded = -(-depth // 8) * 8
+    mask = jnp.arange(padded) < depth
+    return jnp.concatenate([b0, jnp.ones((padded - depth,), b0.dtype)]), mask
 
 
 class ChainSolution(NamedTuple):
@@ -709,8 +774,8 @@ def _check_depth_b0(b0) -> None:
 
 
 @functools.partial(jax.jit, static_argnames=("max_steps",))
-def _integrate_chain_jit(ts, b0, c, kappa, tau, rtol, atol, max_steps):
-    args = {"c": c, "kappa": kappa, "tau": tau}
+def _integrate_chain_jit(ts, b0, mask, c, kappa, tau, rtol, atol, max_steps):
+    args = {"c": c, "kappa": kappa, "tau": tau, "mask": mask}
     ys, ok = _solve(chain_vector_field, ts, b0, args, rtol, atol, max_steps)
     return ChainSolution(ts, ys, ok & jnp.all(b0 > 0) & (tau > 0))
 
@@ -749,22 +814,24 @@ def integrate_chain(
     _check_task_args(tau=tau, t=ts)
     ts = _float(ts)
     cast = lambda x: jnp.asarray(x, ts.dtype)
+    depth = jnp.shape(b0)[0]
+    b0_padded, mask = _pad_depth(cast(b0))
     sol = _integrate_chain_jit(
-        ts, cast(b0), cast(c), cast(kappa), cast(tau), rtol, atol, int(max_steps)
+        ts, b0_padded, mask, cast(c), cast(kappa), cast(tau), rtol, atol, int(max_steps)
     )
     _raise_if_failed(sol.ok, "integrate_chain")
-    return sol
+    return sol._replace(b=sol.b[:, :depth])
 
 
 def _q_field(t, q, args):
     del t
-    p = jnp.prod(jnp.sqrt(args["b0"] ** 2 + q))
+    p = jnp.prod(jnp.where(args["mask"], jnp.sqrt(args["b0"] ** 2 + q), 1.0))
     return 4.0 * args["kappa"] / args["tau"] * (args["c"] - args["kappa"] * p) * p
 
 
 @functools.partial(jax.jit, static_argnames=("max_steps",))
-def _integrate_q_jit(ts, b0, c, kappa, tau, rtol, atol, max_steps):
-    args = {"b0": b0, "c": c, "kappa": kappa, "tau": tau}
+def _integrate_q_jit(ts, b0, mask, c, kappa, tau, rtol, atol, max_steps):
+    args = {"b0": b0, "mask": mask, "c": c, "kappa": kappa, "tau": tau}
     q, ok = _solve(_q_field, ts, jnp.zeros((), ts.dtype), args, rtol, atol, max_steps)
     return q, ok & jnp.all(b0 > 0) & (tau > 0)
 
@@ -806,13 +873,15 @@ def integrate_q(
     _check_task_args(tau=tau, t=ts)
     ts = _float(ts)
     cast = lambda x: jnp.asarray(x, ts.dtype)
+    b0_padded, mask = _pad_depth(cast(b0))
     q, ok = _integrate_q_jit(
-        ts, cast(b0), cast(c), cast(kappa), cast(tau), rtol, atol, int(max_steps)
+        ts, b0_padded, mask, cast(c), cast(kappa), cast(tau), rtol, atol, int(max_steps)
     )
     _raise_if_failed(ok, "integrate_q")
     return q, ok
 
 
+@jax.jit
 def chain_deltas(q: Float[ArrayLike, "*T"], b0: Float[ArrayLike, " L"]) -> Float[Array, "*T L"]:
     r"""Per-layer changes ``Delta_k = sqrt(b_k(0)^2 + Q) - b_k(0)`` (reverse hierarchy).
 
@@ -832,6 +901,7 @@ def chain_deltas(q: Float[ArrayLike, "*T"], b0: Float[ArrayLike, " L"]) -> Float
     return q / (jnp.sqrt(b0**2 + q) + b0)
 
 
+@jax.jit
 def saxe_chain_strengths(
     alpha: Float[ArrayLike, "*T"], beta: Float[ArrayLike, "*T"], v: Float[ArrayLike, ""]
 ) -> Float[Array, "*T 2"]:
@@ -854,6 +924,7 @@ def saxe_chain_strengths(
 # transfer with pooling (spec A.7)
 
 
+@jax.jit
 def transfer_ratio(alpha: Float[ArrayLike, "*T"], c_ab: Float[ArrayLike, ""]) -> Array:
     """Relative transfer ``y_b / y_a = c_ab / (1 + 2 alpha)`` after training at location a.
 
@@ -867,6 +938,7 @@ def transfer_ratio(alpha: Float[ArrayLike, "*T"], c_ab: Float[ArrayLike, ""]) ->
     return c_ab / (1.0 + 2.0 * jnp.asarray(alpha))
 
 
+@jax.jit
 def transfer_output(
     beta: Float[ArrayLike, "*T"], v: Float[ArrayLike, ""], c_ab: Float[ArrayLike, ""]
 ) -> Array:
@@ -960,6 +1032,7 @@ def simulate(
     lr: Float[ArrayLike, ""] = 1e-3,
     num_steps: int = 5000,
     record_every: int = 50,
+    check_norms: bool = True,
 ) -> Simulation:
     """Full-batch gradient descent on the 3-layer network, projected onto ``(alpha, beta)``.
 
@@ -974,18 +1047,24 @@ def simulate(
         lr: learning rate (> 0).
         num_steps: number of steps (static).
         record_every: recording period (static, divides ``num_steps``).
+        check_norms: raise unless ``||g+|| = ||g-||`` (the reduction's assumption). Pass
+            ``False`` to simulate a task that breaks the symmetry and read the deviation from
+            the manifold in ``residual``.
 
     Returns:
         :class:`Simulation` with ``num_steps // record_every + 1`` records.
 
     Raises:
-        ValueError: for a bad step schedule (see ``gradient_descent``).
+        ValueError: for a bad step schedule (see ``gradient_descent``), ``lr <= 0``, or
+            ``||g+|| != ||g-||`` when ``check_norms``.
     """
     _require("lr", lr, lambda a: a > 0, "> 0 (learning rate)")
+    if check_norms:
+        _tuning.check_equal_norms(task.g_plus, task.g_minus)
     num_steps, record_every = deep_linear._check_schedule(num_steps, record_every)
-    task = _tuning.TaskVectors(*(jnp.asarray(x) for x in task))
-    dtype = task.g_plus.dtype
+    dtype = jnp.result_type(task.g_plus, float)
     cast = lambda x: jnp.asarray(x, dtype)
+    task = _tuning.TaskVectors(*(cast(x) for x in task))
     return _simulate_jit(task, cast(c), cast(beta0), cast(lr), num_steps, record_every)
 
 
@@ -1060,8 +1139,7 @@ def reference_table(
         amplitude=amplitude,
         baseline=baseline,
     )
-    _tuning.check_equal_norms(task.g_plus, task.g_minus)
-    v = task.v
+    v = reduce_task(task)
     a_star, b_star = fixed_point(v, c)
     t_a, t_b = half_times(v, c, 0.0, tau)
     table = {

@@ -16,6 +16,7 @@ Conventions:
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -117,6 +118,11 @@ def von_mises_population(
     """
     n = _check_n(n)
     _check_positive("kappa", kappa, strict=False)
+    return _von_mises_jit(theta_rad, n, kappa, amplitude, baseline)
+
+
+@functools.partial(jax.jit, static_argnames=("n",))
+def _von_mises_jit(theta_rad, n, kappa, amplitude, baseline):
     theta = jnp.asarray(theta_rad)
     phi = preferred_orientations(n, dtype=jnp.result_type(theta, float))
     delta = theta[..., None] - phi.reshape((1,) * theta.ndim + phi.shape)
@@ -155,6 +161,11 @@ def gaussian_population(
     """
     n = _check_n(n)
     _check_positive("sigma_rad", sigma_rad)
+    return _gaussian_jit(theta_rad, n, sigma_rad, amplitude, baseline)
+
+
+@functools.partial(jax.jit, static_argnames=("n",))
+def _gaussian_jit(theta_rad, n, sigma_rad, amplitude, baseline):
     theta = jnp.asarray(theta_rad)
     phi = preferred_orientations(n, dtype=jnp.result_type(theta, float))
     phi = phi.reshape((1,) * theta.ndim + phi.shape)
@@ -178,6 +189,7 @@ class TaskVectors(NamedTuple):
     v: Array
 
 
+@jax.jit
 def difficulty(g_plus: Float[ArrayLike, "*B n"], g_minus: Float[ArrayLike, "*B n"]) -> Array:
     """Task difficulty ``v = d^T g_plus = ||g_plus||^2 - g_plus^T g_minus`` (small v = hard).
 
@@ -195,6 +207,7 @@ def difficulty(g_plus: Float[ArrayLike, "*B n"], g_minus: Float[ArrayLike, "*B n
     return jnp.sum((g_plus - g_minus) * g_plus, axis=-1)
 
 
+@jax.jit
 def norm_mismatch(g_plus: Float[ArrayLike, "*B n"], g_minus: Float[ArrayLike, "*B n"]) -> Array:
     """Relative norm mismatch ``| ||g+||^2 - ||g-||^2 | / ||g+||^2`` (jit-safe status value).
 
@@ -276,13 +289,24 @@ def task_vectors(
         >>> bool(abs(task.v - 0.5 * (task.d @ task.d)) < 1e-5)
         True
     """
-    dtheta = jnp.asarray(dtheta_rad)
-    plus, minus = theta0_rad + dtheta / 2, theta0_rad - dtheta / 2
     if tuning == "von_mises":
-        curve = lambda th: von_mises_population(th, n, kappa, amplitude, baseline)
+        _check_positive("kappa", kappa, strict=False)
+        width = kappa
     elif tuning == "gaussian":
-        curve = lambda th: gaussian_population(th, n, sigma_rad, amplitude, baseline)
+        _check_positive("sigma_rad", sigma_rad)
+        width = sigma_rad
     else:
         raise ValueError(f"tuning must be one of 'von_mises', 'gaussian', got {tuning=}")
+    return _task_vectors_jit(
+        dtheta_rad, theta0_rad, width, amplitude, baseline, n=_check_n(n), tuning=tuning
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("n", "tuning"))
+def _task_vectors_jit(dtheta_rad, theta0_rad, width, amplitude, baseline, *, n, tuning):
+    dtheta = jnp.asarray(dtheta_rad)
+    plus, minus = theta0_rad + dtheta / 2, theta0_rad - dtheta / 2
+    curve_jit = _von_mises_jit if tuning == "von_mises" else _gaussian_jit
+    curve = lambda th: curve_jit(th, n, width, amplitude, baseline)
     g_plus, g_minus = curve(plus), curve(minus)
     return TaskVectors(g_plus, g_minus, g_plus - g_minus, difficulty(g_plus, g_minus))
