@@ -60,8 +60,8 @@ def _check_chain(weights: tuple, sigma_xx, sigma_yx) -> None:
             f"weights must be a non-empty tuple of matrices (depth >= 1), got {type(weights)=}"
         )
     for i, w in enumerate(weights):
-        if jnp.ndim(w) != 2:
-            raise ValueError(f"weights[{i}] must be a matrix (rank 2), got shape {jnp.shape(w)}")
+        if np.ndim(w) != 2:
+            raise ValueError(f"weights[{i}] must be a matrix (rank 2), got shape {np.shape(w)}")
     for i in range(1, len(weights)):
         if weights[i].shape[1] != weights[i - 1].shape[0]:
             raise ValueError(
@@ -422,7 +422,7 @@ class PoolingParams(NamedTuple):
 
 
 def _check_pool(pool) -> None:
-    if jnp.ndim(pool) != 2:
+    if np.ndim(pool) != 2:
         raise ValueError(f"pool must be a (P, K) matrix of pooling rows c_p, got {jnp.shape(pool)}")
     if _is_concrete(pool):
         norms = np.linalg.norm(np.asarray(pool), axis=1)

@@ -264,7 +264,7 @@ def integrate(
         ...     print(bool(sol.ok), bool(abs(sol.alpha[-1] - a) < 1e-9))
         True True
     """
-    if jnp.ndim(ts) != 1:
+    if np.ndim(ts) != 1:
         raise ValueError(f"ts must be a 1-D array of save times, got shape {jnp.shape(ts)}")
     _check_task_args(v=v, c=c, beta0=beta0, tau=tau, t=ts)
     ts = _float(ts)
@@ -281,15 +281,22 @@ def integrate(
 
 
 def _zpm(v, c, beta0):
-    """Constants of the closed form: C, R, z+, z-, z0 (spec A.5)."""
+    """Constants of the closed form: C, R, z+, z-, sqrt(z0) and z0 - 1 (spec A.5).
+
+    Only algebraic functions are used (``z0 = e^{psi0} = (x + sqrt(x^2 + 1))^2`` with
+    ``x = beta0 sqrt(2/C)``), which keeps the compiled program small.
+    """
     big_c = 1.0 - 2.0 * beta0**2
     a = 2.0 * jnp.sqrt(2.0) * c
     b = v * big_c
     r = jnp.sqrt(a * a + b * b)
     z_plus = (a + r) / b
     z_minus = -1.0 / z_plus  # z+ z- = -1; avoids the cancellation in (A - R) / B
-    z0 = jnp.exp(2.0 * jnp.arcsinh(beta0 * jnp.sqrt(2.0 / big_c)))
-    return big_c, r, z_plus, z_minus, z0
+    x = beta0 * jnp.sqrt(2.0 / big_c)
+    root = jnp.sqrt(x * x + 1.0)
+    s0 = x + root  # e^{psi0 / 2}
+    z0_minus_1 = (x + x * x / (root + 1.0)) * (s0 + 1.0)  # (s0 - 1)(s0 + 1), no cancellation
+    return big_c, r, z_plus, z_minus, s0, z0_minus_1
 
 
 def _valid_closed(v, c, beta0, tau):
@@ -298,22 +305,38 @@ def _valid_closed(v, c, beta0, tau):
 
 @jax.jit
 def _closed_form_jit(t, v, c, beta0, tau):
-    big_c, r, z_plus, z_minus, z0 = _zpm(v, c, beta0)
-    decay = jnp.exp(-r * t / tau)
-    e0 = (z_plus - z0) / (z0 - z_minus)
-    big_e = e0 * decay
+    big_c, r, z_plus, z_minus, s0, z0_minus_1 = _zpm(v, c, beta0)
+    z0 = s0 * s0
+    m = jnp.expm1(-r * t / tau)  # e^{-Rt/tau} - 1
+    big_e = (z_plus - z0) / (z0 - z_minus) * (1.0 + m)
     # z - z0 = (z+ - z0)(1 - e^{-Rt/tau}) / (1 + E): exact and free of cancellation near t = 0
-    dz = -(z_plus - z0) * jnp.expm1(-r * t / tau) / (1.0 + big_e)
-    half_dpsi = 0.5 * jnp.log1p(dz / z0)  # (psi - psi0) / 2
-    half_psi0 = jnp.arcsinh(beta0 * jnp.sqrt(2.0 / big_c))
-    half_psi = half_psi0 + half_dpsi
-    beta = jnp.sqrt(big_c / 2.0) * jnp.sinh(half_psi)
-    u = jnp.sqrt(big_c) * jnp.cosh(half_psi)
-    # alpha = (u - 1)/2 = (beta^2 - beta0^2)/(u + 1), with beta^2 - beta0^2 as a product of sinh
-    db2 = 0.5 * big_c * jnp.sinh(half_dpsi) * jnp.sinh(half_psi + half_psi0)
-    alpha = db2 / (u + 1.0)
+    dz = -(z_plus - z0) * m / (1.0 + big_e)
+    w = jnp.sqrt(1.0 + dz / z0)  # e^{(psi - psi0)/2}
+    s = s0 * w  # e^{psi/2}
+    z_minus_1 = z0_minus_1 + dz
+    # beta = sqrt(C/2) sinh(psi/2), u = sqrt(C) cosh(psi/2), written with s = e^{psi/2}
+    beta = jnp.sqrt(big_c / 2.0) * z_minus_1 / (2.0 * s)
+    u = jnp.sqrt(big_c) * (s + 1.0 / s) / 2.0
+    # alpha = (u - 1)/2 = (beta^2 - beta0^2)/(u + 1), and
+    # beta^2 - beta0^2 = (C/2) sinh((psi - psi0)/2) sinh((psi + psi0)/2)
+    sinh_half_dpsi = (dz / z0) / (2.0 * w)
+    sinh_half_sum = (z_minus_1 * z0 + z0_minus_1) / (2.0 * s * s0)
+    alpha = 0.5 * big_c * sinh_half_dpsi * sinh_half_sum / (u + 1.0)
     bad = ~_valid_closed(v, c, beta0, tau) | ~(t >= 0)
     return jnp.where(bad, jnp.nan, alpha), jnp.where(bad, jnp.nan, beta)
+
+
+def _bucketed(fn, t, *args):
+    """Evaluate an elementwise ``fn(t, *scalars)`` on ``t`` padded to 128 or a power of two.
+
+    All time grids up to 128 points (and scalars) then share one compiled program.
+    """
+    shape = t.shape
+    flat = t.reshape(-1)
+    size = flat.shape[0]
+    bucket = max(128, 1 << max(size - 1, 0).bit_length())
+    padded = jnp.concatenate([flat, jnp.zeros((bucket - size,), flat.dtype)])
+    return tuple(out[:size].reshape(shape) for out in fn(padded, *args))
 
 
 def closed_form(
@@ -363,7 +386,7 @@ def closed_form(
     _check_task_args(v=v, c=c, beta0=beta0, tau=tau, t=t, closed=True)
     t = _float(t)
     cast = lambda x: jnp.asarray(x, t.dtype)
-    return _closed_form_jit(t, cast(v), cast(c), cast(beta0), cast(tau))
+    return _bucketed(_closed_form_jit, t, cast(v), cast(c), cast(beta0), cast(tau))
 
 
 def fixed_point(
@@ -398,7 +421,8 @@ def fixed_point(
         (0.0, 0.0)
     """
     _check_task_args(v=v, c=c, beta0=beta0)
-    return _fixed_point_jit(v, c, beta0)
+    dtype = jnp.result_type(v, float)
+    return _fixed_point_jit(*(jnp.asarray(x, dtype) for x in (v, c, beta0)))
 
 
 @jax.jit
@@ -506,13 +530,15 @@ def _early_time_jit(t, v, c, beta0, tau):
 
 
 def _time_from_z(z, v, c, beta0, tau):
-    _, r, z_plus, z_minus, z0 = _zpm(v, c, beta0)
+    _, r, z_plus, z_minus, s0, _ = _zpm(v, c, beta0)
+    z0 = s0 * s0
     return (tau / r) * jnp.log(((z_plus - z0) * (z - z_minus)) / ((z0 - z_minus) * (z_plus - z)))
 
 
 def _z_of_beta(beta, beta0):
     big_c = 1.0 - 2.0 * beta0**2
-    return jnp.exp(2.0 * jnp.arcsinh(beta * jnp.sqrt(2.0 / big_c)))
+    x = beta * jnp.sqrt(2.0 / big_c)
+    return (x + jnp.sqrt(x * x + 1.0)) ** 2  # e^{2 asinh(x)}
 
 
 def time_at_beta(
@@ -590,7 +616,8 @@ def half_times(
         ``(t_half_alpha, t_half_beta)``.
     """
     _check_task_args(v=v, c=c, beta0=beta0, tau=tau, closed=True)
-    return _half_times_jit(v, c, beta0, tau)
+    dtype = jnp.result_type(v, float)
+    return _half_times_jit(*(jnp.asarray(x, dtype) for x in (v, c, beta0, tau)))
 
 
 @jax.jit
@@ -765,7 +792,7 @@ class ChainSolution(NamedTuple):
 
 
 def _check_depth_b0(b0) -> None:
-    if jnp.ndim(b0) != 1 or jnp.shape(b0)[0] < 1:
+    if np.ndim(b0) != 1 or np.shape(b0)[0] < 1:
         raise ValueError(
             f"b0 must be a 1-D array of initial layer strengths with depth >= 1, got shape "
             f"{jnp.shape(b0)}"
@@ -809,7 +836,7 @@ def integrate_chain(
         RuntimeError: for a failed concrete solve.
     """
     _check_depth_b0(b0)
-    if jnp.ndim(ts) != 1:
+    if np.ndim(ts) != 1:
         raise ValueError(f"ts must be a 1-D array of save times, got shape {jnp.shape(ts)}")
     _check_task_args(tau=tau, t=ts)
     ts = _float(ts)
@@ -868,7 +895,7 @@ def integrate_q(
         RuntimeError: for a failed concrete solve.
     """
     _check_depth_b0(b0)
-    if jnp.ndim(ts) != 1:
+    if np.ndim(ts) != 1:
         raise ValueError(f"ts must be a 1-D array of save times, got shape {jnp.shape(ts)}")
     _check_task_args(tau=tau, t=ts)
     ts = _float(ts)

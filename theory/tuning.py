@@ -156,7 +156,7 @@ def gaussian_population(
 
     Examples:
         >>> f = gaussian_population(0.0, n=4, sigma_rad=0.5)
-        >>> round(float(f[0]), 6), bool(f[1] == f[3])
+        >>> round(float(f[0]), 6), round(float(f[1]), 5) == round(float(f[3]), 5)
         (1.1, True)
     """
     n = _check_n(n)
@@ -297,8 +297,16 @@ def task_vectors(
         width = sigma_rad
     else:
         raise ValueError(f"tuning must be one of 'von_mises', 'gaussian', got {tuning=}")
+    dtype = jnp.result_type(dtheta_rad, float)
+    cast = lambda x: jnp.asarray(x, dtype)  # canonical dtypes: one compilation per shape
     return _task_vectors_jit(
-        dtheta_rad, theta0_rad, width, amplitude, baseline, n=_check_n(n), tuning=tuning
+        cast(dtheta_rad),
+        cast(theta0_rad),
+        cast(width),
+        cast(amplitude),
+        cast(baseline),
+        n=_check_n(n),
+        tuning=tuning,
     )
 
 
