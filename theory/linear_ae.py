@@ -46,6 +46,7 @@ live in :mod:`theory.report_svd`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import NamedTuple
 
@@ -453,11 +454,27 @@ def observables(
     }
 
 
-def _train_minibatch(key, weights0, patches, config, observe):
+@functools.partial(jax.jit, static_argnames=("config",))
+def _train_full_batch(weights0, sxx, basis, freqs, *, config):
+    """Full-batch GD on the covariance via ``deep_linear.gradient_descent`` (jitted per config)."""
+    # mean-MSE over n outputs = (2/n) * deep_linear's L with S_yx = S_xx
+    return deep_linear.gradient_descent(
+        weights0,
+        sxx,
+        sxx,
+        lr=2.0 * config.lr / config.n_inputs,
+        num_steps=config.num_steps,
+        record_every=config.record_every,
+        observe=lambda ws: observables(ws, basis, freqs, config),
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("config",))
+def _train_minibatch(key, weights0, patches, basis, freqs, *, config):
     """Minibatch SGD (optax.sgd) on the mean-MSE loss; records like ``gradient_descent``."""
-    x = jnp.asarray(patches, weights0[0].dtype)
-    num = x.shape[0]
+    num = patches.shape[0]
     opt = optax.sgd(config.lr)
+    observe = lambda ws: observables(ws, basis, freqs, config)
 
     def loss(ws, batch):
         recon = batch @ deep_linear.product(ws).T
@@ -466,7 +483,7 @@ def _train_minibatch(key, weights0, patches, config, observe):
     def step(carry, k):
         ws, opt_state = carry
         idx = jax.random.randint(k, (config.batch_size,), 0, num)
-        grads = jax.grad(loss)(ws, x[idx])
+        grads = jax.grad(loss)(ws, patches[idx])
         updates, opt_state = opt.update(grads, opt_state, ws)
         return (optax.apply_updates(ws, updates), opt_state), None
 
@@ -490,9 +507,13 @@ def train(
     sigma_xx: Float[ArrayLike, "n n"],
     *,
     patches: Float[ArrayLike, "P n"] | None = None,
+    weights0: tuple[Array, ...] | None = None,
     dtype=None,
 ) -> LinearAEResult:
     """Train one linear autoencoder and record the observables every ``record_every`` steps.
+
+    The compiled program is cached per (config, shapes), so training in chunks (passing the
+    previous ``weights`` as ``weights0``, e.g. for a progress bar) compiles once.
 
     Args:
         key: PRNG key, split into ``init_key`` (weights) and ``batch_key`` (minibatches).
@@ -501,6 +522,8 @@ def train(
             the projections.
         patches: ``(P, n)`` patches, already centred like ``sigma_xx``; required only for
             minibatch SGD (``config.batch_size`` set).
+        weights0: initial weights (input-first tuple); default :func:`init_weights` with
+            ``init_key``. Steps and times of the result count from 0 either way.
         dtype: float dtype of the weights (default JAX's default float).
 
     Returns:
@@ -532,25 +555,14 @@ def train(
     init_key, batch_key = jax.random.split(key)
     eigvals, basis = pca(sxx)
     freqs = config.frequencies(dtype)
-    weights0 = init_weights(init_key, config, dtype)
-    observe = lambda ws: observables(ws, basis, freqs, config)
-
+    if weights0 is None:
+        weights0 = init_weights(init_key, config, dtype)
+    weights0 = tuple(jnp.asarray(w, dtype) for w in weights0)
     if config.batch_size is None:
-        # mean-MSE over n outputs = (2/n) * deep_linear's L with S_yx = S_xx
-        weights, rec = jax.jit(
-            lambda ws: deep_linear.gradient_descent(
-                ws,
-                sxx,
-                sxx,
-                lr=2.0 * config.lr / n,
-                num_steps=config.num_steps,
-                record_every=config.record_every,
-                observe=observe,
-            )
-        )(weights0)
+        weights, rec = _train_full_batch(weights0, sxx, basis, freqs, config=config)
     else:
-        weights, rec = jax.jit(lambda k, ws, x: _train_minibatch(k, ws, x, config, observe))(
-            batch_key, weights0, jnp.asarray(patches, dtype)
+        weights, rec = _train_minibatch(
+            batch_key, weights0, jnp.asarray(patches, dtype), basis, freqs, config=config
         )
     steps = jnp.arange(config.num_steps // config.record_every + 1) * config.record_every
     return LinearAEResult(

@@ -103,6 +103,18 @@ def test_deeper_network_learns_pcs_in_variance_order_with_sharper_curves():
     assert ratios[1] < 0.5 * ratios[0]  # the sigmoid sharpens with depth
 
 
+def test_training_in_chunks_equals_one_run():
+    lam = np.array([1.0, 0.5, 0.2, 0.1])
+    sxx = _spectral_cov(lam, seed=4)
+    base = dict(patch_size=2, depth=2, init_scale=0.1, record_every=5, num_freqs=2, num_phases=4)
+    one = lae.train(jax.random.key(0), lae.LinearAEConfig(num_steps=40, **base), sxx)
+    half = lae.LinearAEConfig(num_steps=20, **base)
+    first = lae.train(jax.random.key(0), half, sxx)
+    second = lae.train(jax.random.key(0), half, sxx, weights0=first.weights)
+    chunked = np.concatenate([first.pc_projection, second.pc_projection[1:]])
+    np.testing.assert_allclose(chunked, one.pc_projection, rtol=1e-12, atol=1e-15)
+
+
 def test_minibatch_sgd_approximates_full_batch_gradient_descent():
     rng = np.random.default_rng(2)
     lam = np.array([2.0, 1.0, 0.5, 0.25])
