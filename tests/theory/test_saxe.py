@@ -430,6 +430,19 @@ def test_vmap_over_tasks_equals_loop_with_per_task_status():
         np.testing.assert_allclose(sims.beta[i], single.beta, rtol=1e-12, atol=1e-15)
 
 
+def test_integrate_many_matches_closed_form_and_per_task_solves():
+    v = jnp.array([_v(d) for d in (1.0, 10.0, 90.0)])
+    beta0 = jnp.array([0.0, 0.2, 0.01])
+    sol = saxe.integrate_many(TS, v, 1.0, beta0)
+    assert sol.alpha.shape == (3, TS.shape[0]) and np.asarray(sol.ok).tolist() == [True] * 3
+    for i in range(3):
+        a, b = saxe.closed_form(TS, v[i], 1.0, beta0[i])
+        np.testing.assert_allclose(np.asarray(sol.alpha[i]), np.asarray(a), rtol=0, atol=1e-8)
+        np.testing.assert_allclose(np.asarray(sol.beta[i]), np.asarray(b), rtol=0, atol=1e-8)
+    with pytest.raises(ValueError, match="v must be a 1-D array"):
+        saxe.integrate_many(TS, 0.5)
+
+
 def test_failed_concrete_solve_raises():
     # a tolerance float64 cannot meet exhausts the step budget (no extra compilation needed)
     with pytest.raises(RuntimeError, match="did not succeed"):
