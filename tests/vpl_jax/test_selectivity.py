@@ -342,8 +342,13 @@ def he_params():
     return alexnet.init_params(jax.random.key(0))
 
 
-def test_record_matches_features_in_blocks_without_recompiling(he_params):
-    images = 40.0 * jax.random.normal(jax.random.key(1), (7, 67, 67, 1))
+@pytest.fixture(scope="module")
+def images7():
+    return 40.0 * jax.random.normal(jax.random.key(1), (7, 67, 67, 1))
+
+
+def test_record_matches_features_in_blocks_without_recompiling(he_params, images7):
+    images = images7
     full = alexnet.features(he_params, images)
     layers = ("conv1", "norm2", "conv5")
     rec = sel.record(he_params, images, layers=layers, batch_size=3)  # 7 = 2 blocks + 1
@@ -364,8 +369,8 @@ def test_record_matches_features_in_blocks_without_recompiling(he_params):
     np.testing.assert_allclose(allpos["pool2"], full["pool2"], rtol=1e-5, atol=1e-3)
 
 
-def test_ablation_masks_zero_exactly_the_chosen_channels(he_params):
-    images = 40.0 * jax.random.normal(jax.random.key(2), (2, 67, 67, 1))
+def test_ablation_masks_zero_exactly_the_chosen_channels(he_params, images7):
+    images = images7
     full = alexnet.features(he_params, images)
     chosen1, chosen3 = np.array([0, 7, 95]), np.array([3, 100, 383])
     masks = {"norm1": sel.channel_mask(96, chosen1), "conv3": sel.channel_mask(384, chosen3)}
