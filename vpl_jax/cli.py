@@ -50,6 +50,26 @@ def _weights_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _weights_pretrain(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from vpl_jax import pretrain
+
+    config = pretrain.PretrainConfig()
+    if args.steps is not None:
+        config = dataclasses.replace(config, num_steps=args.steps)
+    checkpoint_dir = Path(args.checkpoint_dir) if args.checkpoint_dir else Path(f"{args.out}.ckpt")
+    out = pretrain.make_weights_file(
+        Path(args.out),
+        config,
+        checkpoint_dir=checkpoint_dir,
+        progress=not args.quiet,
+        qualify=not args.no_qualify,
+    )
+    print(f"wrote {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vpl-jax",
@@ -110,6 +130,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     info.add_argument("file", help="weights file, 'default' or 'random:SEED'")
     info.set_defaults(handler=_weights_info)
+    pre = wts_cmds.add_parser(
+        "pretrain",
+        help="make the default weights: ICA conv1 + contrastive conv2-5 on the bundled photos",
+    )
+    pre.add_argument("--out", required=True, help="output weights file (.npz)")
+    pre.add_argument(
+        "--checkpoint-dir",
+        default=None,
+        help="orbax checkpoints for resuming (default: OUT.ckpt); rerun the command to resume",
+    )
+    pre.add_argument("--steps", type=int, default=None, help="override the number of steps")
+    pre.add_argument("--no-qualify", action="store_true", help="skip the selectivity tables")
+    pre.add_argument("--quiet", action="store_true", help="no progress bar")
+    pre.set_defaults(handler=_weights_pretrain)
     return parser
 
 
