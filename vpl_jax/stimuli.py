@@ -1,0 +1,424 @@
+"""Stimuli of the VPL experiments: Gabor patches, trial templates, transfer conditions, gratings.
+
+Conventions (shared with :mod:`theory.stimuli`, whose ``pixel_grid``/``rotate`` are used here):
+
+* images are indexed ``[row, col]``; the centre is ``c = (size - 1) / 2`` (113 for 227 px),
+  ``x = col - c`` points right and ``y = c - row`` points up;
+* rotation by ``angle_deg`` gives ``x' = cos(a) x - sin(a) y``, ``y' = sin(a) x + cos(a) y``; a
+  carrier varying along ``x'`` has **vertical stripes at 0 deg** and turns **clockwise** on screen
+  as the angle grows (the original code's ``Screen.Gabor``);
+* angles are in degrees, wavelengths and sigmas in pixels, phases in degrees;
+* every generator takes scalars and returns one ``(size, size)`` image: ``jax.vmap`` for
+  batches. They are pure and jitted (``size``, ``quantize``, ``pi`` and ``centre`` are static,
+  so a new angle or wavelength never recompiles) and, unless quantized, differentiable in every
+  float argument (``jax.jacfwd`` over the angle is the intended use).
+
+Deterministic generators take no PRNG key; the only stochastic function, :func:`network_input`,
+takes its ``key`` first.
+
+References:
+    Wenliang & Seitz (2018), J. Neurosci. 38(27):6028-6044 (spec ``vpl-dnn-wenliang-seitz-2018``
+    Sec. 1.4 and 2); the authors' ``Screen.py`` and ``generate_pair_angle.py``.
+    Seed 004 gratings: spec ``v1-prediction-and-orientation-selectivity`` Sec. 2.2.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float
+
+from theory.stimuli import pixel_grid, rotate
+from theory.stimuli import sinusoid as sinusoid
+
+__all__ = [
+    "BACKGROUND_OFFSET",
+    "ORIGINAL_PI",
+    "TRANSFER_CONDITIONS",
+    "PairTemplates",
+    "gabor",
+    "gabor_background",
+    "grating",
+    "grating_frequencies",
+    "network_input",
+    "pair_templates",
+    "sinusoid",
+    "transfer_parameters",
+    "transfer_templates",
+    "trial_pairs",
+]
+
+ORIGINAL_PI = 3.1416
+"""The value of pi inside the original code's carrier frequency ``2 * 3.1416 / wavelength``."""
+
+BACKGROUND_OFFSET = 125.0
+"""Caffe ``mean_value`` subtracted in training: ``x = contrast * (I - 125) + noise``."""
+
+TRANSFER_CONDITIONS = ("trained", "ori+45", "ori+90", "sf*0.5", "sf*2")
+"""Order of the leading axis of :func:`transfer_parameters` / :func:`transfer_templates`:
+the trained condition, the reference rotated clockwise by 45 and 90 deg (mod 180), spatial
+frequency halved (wavelength x 2) and doubled (wavelength x 0.5)."""
+
+
+def _check_scalars(**values) -> None:
+    for name, value in values.items():
+        if jnp.ndim(value) != 0:
+            raise ValueError(
+                f"{name} must be a scalar (use jax.vmap for batches), got shape {jnp.shape(value)}"
+            )
+
+
+def _float_dtype(*values):
+    return jnp.result_type(*values, float)
+
+
+def _raw_gabor(angle_deg, wavelength_px, sigma_px, size, phase_deg, pi, dtype):
+    """``exp(-(x^2 + y^2) / (2 sigma^2)) * cos(2 pi x' / wavelength + phase)``, unscaled."""
+    x, y = pixel_grid(size, dtype)
+    xr, _ = rotate(x, y, jnp.asarray(angle_deg, dtype))
+    sigma = jnp.asarray(sigma_px, dtype)
+    envelope = jnp.exp(-(x * x + y * y) / (2.0 * sigma * sigma))
+    freq = 2.0 * jnp.asarray(pi, dtype) / jnp.asarray(wavelength_px, dtype)
+    return envelope * jnp.cos(freq * xr + jnp.deg2rad(jnp.asarray(phase_deg, dtype)))
+
+
+@functools.partial(jax.jit, static_argnames=("size", "quantize", "pi"))
+def gabor(
+    angle_deg: Float[ArrayLike, ""],
+    wavelength_px: Float[ArrayLike, ""],
+    sigma_px: Float[ArrayLike, ""] = 50.0,
+    size: int = 227,
+    phase_deg: Float[ArrayLike, ""] = 0.0,
+    *,
+    quantize: bool = False,
+    pi: float = ORIGINAL_PI,
+) -> Float[Array, "size size"]:
+    r"""The paper's Gabor patch, min-max rescaled to 0..255 (the original ``Screen.Gabor``).
+
+    .. math::
+        G = \exp\!\left(-\frac{x^2 + y^2}{2\sigma^2}\right)
+            \cos\!\left(\frac{2\pi}{\lambda} x' + \phi\right), \qquad
+        I = 255\,\frac{G - \min G}{\max G - \min G}
+
+    so the zero of ``G`` (the grey background far from the centre) maps to
+    :func:`gabor_background` (127.18 for wavelength 10 px, sigma 50 px, 227 px). Phase 0 is
+    cosine phase: a luminance peak at the centre.
+
+    Args:
+        angle_deg: orientation in degrees, scalar; 0 = vertical stripes, increasing clockwise.
+        wavelength_px: carrier wavelength in pixels, scalar > 0.
+        sigma_px: standard deviation of the Gaussian window in pixels, scalar > 0 (paper: 50).
+        size: image side in pixels (static; paper: 227).
+        phase_deg: carrier phase at the centre in degrees, scalar (paper: 0).
+        quantize: truncate to integers as the original uint8 storage did (static). The result is
+            then piecewise constant, so its derivatives are zero.
+        pi: the value of pi in the carrier frequency (static). The original code used 3.1416
+            (the default); pass ``math.pi`` for the exact value (a 2.3e-6 relative change).
+
+    Returns:
+        ``(size, size)`` image, indexed ``[row, col]``, values in ``[0, 255]``; float32 by
+        default (float64 for float64 inputs or in x64 mode).
+
+    Raises:
+        ValueError: if an angle/wavelength/sigma/phase is not a scalar or ``size < 1``.
+
+    Examples:
+        >>> img = gabor(0.0, 10.0)
+        >>> img.shape, float(img.min()), float(img.max())
+        ((227, 227), 0.0, 255.0)
+        >>> round(float(img[113, 113]), 1)  # cosine phase: the peak is at the centre
+        255.0
+    """
+    _check_scalars(
+        angle_deg=angle_deg, wavelength_px=wavelength_px, sigma_px=sigma_px, phase_deg=phase_deg
+    )
+    dtype = _float_dtype(angle_deg, wavelength_px, sigma_px, phase_deg)
+    g = _raw_gabor(angle_deg, wavelength_px, sigma_px, size, phase_deg, pi, dtype)
+    lo, hi = jnp.min(g), jnp.max(g)
+    img = (g - lo) * (255.0 / (hi - lo))
+    if quantize:
+        img = jnp.floor(jnp.clip(img, 0.0, 255.0))
+    return img
+
+
+@functools.partial(jax.jit, static_argnames=("size", "pi"))
+def gabor_background(
+    wavelength_px: Float[ArrayLike, ""],
+    sigma_px: Float[ArrayLike, ""] = 50.0,
+    size: int = 227,
+    angle_deg: Float[ArrayLike, ""] = 0.0,
+    phase_deg: Float[ArrayLike, ""] = 0.0,
+    *,
+    pi: float = ORIGINAL_PI,
+) -> Float[Array, ""]:
+    """Grey level that :func:`gabor` assigns to ``G = 0``: ``-min(G) * 255 / (max G - min G)``.
+
+    Examples:
+        >>> round(float(gabor_background(10.0)), 2), round(float(gabor_background(80.0)), 2)
+        (127.18, 108.44)
+    """
+    _check_scalars(
+        angle_deg=angle_deg, wavelength_px=wavelength_px, sigma_px=sigma_px, phase_deg=phase_deg
+    )
+    dtype = _float_dtype(angle_deg, wavelength_px, sigma_px, phase_deg)
+    g = _raw_gabor(angle_deg, wavelength_px, sigma_px, size, phase_deg, pi, dtype)
+    lo, hi = jnp.min(g), jnp.max(g)
+    return -lo * (255.0 / (hi - lo))
+
+
+class PairTemplates(NamedTuple):
+    """Noiseless images of one discrimination condition (a pytree; fields share leading axes).
+
+    Attributes:
+        reference: the reference Gabor, ``(..., size, size)``.
+        clockwise: the target at ``reference + separation`` (label 1, "more clockwise").
+        counterclockwise: the target at ``reference - separation`` (label 0).
+    """
+
+    reference: Float[Array, "... size size"]
+    clockwise: Float[Array, "... size size"]
+    counterclockwise: Float[Array, "... size size"]
+
+
+@functools.partial(jax.jit, static_argnames=("size", "quantize", "pi"))
+def pair_templates(
+    reference_deg: Float[ArrayLike, ""],
+    separation_deg: Float[ArrayLike, ""],
+    wavelength_px: Float[ArrayLike, ""],
+    sigma_px: Float[ArrayLike, ""] = 50.0,
+    size: int = 227,
+    phase_deg: Float[ArrayLike, ""] = 0.0,
+    *,
+    quantize: bool = False,
+    pi: float = ORIGINAL_PI,
+) -> PairTemplates:
+    """The three noiseless templates of a trial: reference, clockwise and counter-clockwise target.
+
+    The target is ``reference +/- separation`` with everything else equal (the original stored
+    set holds exactly these two target images; trial-to-trial variability is only the noise).
+
+    Args:
+        reference_deg: reference orientation in degrees (0 = vertical, clockwise positive).
+        separation_deg: angle between reference and target in degrees (paper: 0.5 ... 10).
+        wavelength_px, sigma_px, size, phase_deg, quantize, pi: as in :func:`gabor`.
+
+    Returns:
+        :class:`PairTemplates` of ``(size, size)`` images.
+
+    Examples:
+        >>> t = pair_templates(30.0, 5.0, 10.0, size=67)
+        >>> t.clockwise.shape
+        (67, 67)
+    """
+    _check_scalars(reference_deg=reference_deg, separation_deg=separation_deg)
+
+    def make(angle):
+        return gabor(angle, wavelength_px, sigma_px, size, phase_deg, quantize=quantize, pi=pi)
+
+    return PairTemplates(
+        reference=make(reference_deg),
+        clockwise=make(jnp.add(reference_deg, separation_deg)),
+        counterclockwise=make(jnp.subtract(reference_deg, separation_deg)),
+    )
+
+
+def trial_pairs(
+    templates: PairTemplates, labels: ArrayLike
+) -> tuple[Float[Array, "B size size"], Float[Array, "B size size"]]:
+    """Reference and target images for a batch of labels (1 = target clockwise of reference).
+
+    Args:
+        templates: one condition's :class:`PairTemplates` (fields ``(size, size)``).
+        labels: ``(B,)`` integers or booleans.
+
+    Returns:
+        ``(references, targets)``, each ``(B, size, size)``.
+
+    Raises:
+        ValueError: if ``labels`` is not one-dimensional or the templates are not single images.
+    """
+    labels = jnp.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"labels must have shape (B,), got {labels.shape=}")
+    if templates.reference.ndim != 2:
+        raise ValueError(
+            "templates must hold single (size, size) images (vmap over conditions), got "
+            f"{templates.reference.shape=}"
+        )
+    shape = (labels.shape[0], *templates.reference.shape)
+    cw = labels.astype(bool)[:, None, None]
+    targets = jnp.where(cw, templates.clockwise[None], templates.counterclockwise[None])
+    return jnp.broadcast_to(templates.reference[None], shape), targets
+
+
+def transfer_parameters(
+    reference_deg: Float[ArrayLike, ""], wavelength_px: Float[ArrayLike, ""]
+) -> tuple[Float[Array, " 5"], Float[Array, " 5"]]:
+    """Reference orientations and wavelengths of the trained and the four transfer conditions.
+
+    Order as :data:`TRANSFER_CONDITIONS`: trained; reference + 45 deg and + 90 deg (clockwise,
+    mod 180); wavelength x 2 ("SF x 0.5") and x 0.5 ("SF x 2"). Contrast, noise and separation
+    are unchanged.
+
+    Returns:
+        ``(angles_deg, wavelengths_px)``, each of shape ``(5,)``.
+
+    Examples:
+        >>> angles, waves = transfer_parameters(150.0, 20.0)
+        >>> angles.tolist(), waves.tolist()
+        ([150.0, 15.0, 60.0, 150.0, 150.0], [20.0, 20.0, 20.0, 40.0, 10.0])
+    """
+    _check_scalars(reference_deg=reference_deg, wavelength_px=wavelength_px)
+    dtype = _float_dtype(reference_deg, wavelength_px)
+    ref = jnp.asarray(reference_deg, dtype)
+    lam = jnp.asarray(wavelength_px, dtype)
+    angles = jnp.stack([ref, jnp.mod(ref + 45.0, 180.0), jnp.mod(ref + 90.0, 180.0), ref, ref])
+    wavelengths = jnp.stack([lam, lam, lam, 2.0 * lam, 0.5 * lam])
+    return angles, wavelengths
+
+
+@functools.partial(jax.jit, static_argnames=("size", "quantize", "pi"))
+def transfer_templates(
+    reference_deg: Float[ArrayLike, ""],
+    separation_deg: Float[ArrayLike, ""],
+    wavelength_px: Float[ArrayLike, ""],
+    sigma_px: Float[ArrayLike, ""] = 50.0,
+    size: int = 227,
+    phase_deg: Float[ArrayLike, ""] = 0.0,
+    *,
+    quantize: bool = False,
+    pi: float = ORIGINAL_PI,
+) -> PairTemplates:
+    """:func:`pair_templates` for the trained and the four transfer conditions at once.
+
+    Returns:
+        :class:`PairTemplates` whose fields have shape ``(5, size, size)``, leading axis ordered
+        as :data:`TRANSFER_CONDITIONS`.
+    """
+    angles, wavelengths = transfer_parameters(reference_deg, wavelength_px)
+
+    def one(angle, wavelength):
+        return pair_templates(
+            angle,
+            separation_deg,
+            wavelength,
+            sigma_px,
+            size,
+            phase_deg,
+            quantize=quantize,
+            pi=pi,
+        )
+
+    return jax.vmap(one)(angles, wavelengths)
+
+
+def network_input(
+    key: jax.Array,
+    images: Float[ArrayLike, "*batch H W"],
+    contrast: Float[ArrayLike, ""],
+    noise_sd: Float[ArrayLike, ""],
+    offset: Float[ArrayLike, ""] | None = BACKGROUND_OFFSET,
+) -> Float[Array, "*batch H W"]:
+    r"""Network units from 0..255 images: ``contrast * (I - offset) + N(0, noise_sd^2)``.
+
+    .. math:: x = c\,(I - 125) + \varepsilon, \quad \varepsilon \sim \mathcal{N}(0, \sigma_n^2)
+              \text{ i.i.d. per pixel}
+
+    Fresh noise for every pixel and image; no clipping or re-quantisation (the original Caffe
+    pipeline). Add the channel axis (``[..., None]``) before :func:`vpl_jax.alexnet.features`.
+
+    Args:
+        key: PRNG key (first, as for every stochastic function here).
+        images: ``(..., H, W)`` noiseless images on the 0-255 scale.
+        contrast: multiplicative contrast ``c`` (paper: 0.2-0.5), scalar.
+        noise_sd: noise standard deviation ``sigma_n`` in network units (paper: 5, 10, 15), scalar.
+        offset: the subtracted mean, 125 (Caffe's training ``mean_value``, default) or ``None``
+            for each image's own mean (the original test nets).
+
+    Returns:
+        Array of the shape of ``images`` (float32 by default).
+
+    Raises:
+        ValueError: if ``images`` has fewer than 2 axes or ``contrast``/``noise_sd`` is not scalar.
+
+    Examples:
+        >>> import jax
+        >>> x = network_input(jax.random.key(0), gabor(0.0, 10.0, size=67), 0.5, 0.0)
+        >>> round(float(x.max()), 2)  # 0.5 * (255 - 125)
+        65.0
+    """
+    _check_scalars(contrast=contrast, noise_sd=noise_sd)
+    images = jnp.asarray(images)
+    if images.ndim < 2:
+        raise ValueError(f"images must have shape (..., H, W), got {images.shape=}")
+    dtype = _float_dtype(images, contrast, noise_sd)
+    images = images.astype(dtype)
+    if offset is None:
+        mean = jnp.mean(images, axis=(-2, -1), keepdims=True)
+    else:
+        _check_scalars(offset=offset)
+        mean = jnp.asarray(offset, dtype)
+    noise = jax.random.normal(key, images.shape, dtype)
+    return jnp.asarray(contrast, dtype) * (images - mean) + jnp.asarray(noise_sd, dtype) * noise
+
+
+@functools.partial(jax.jit, static_argnames=("size", "centre"))
+def grating(
+    angle_deg: Float[ArrayLike, ""],
+    k_rad_per_px: Float[ArrayLike, ""],
+    phase_deg: Float[ArrayLike, ""] = 0.0,
+    size: int = 32,
+    *,
+    centre: float | None = None,
+) -> Float[Array, "size size"]:
+    r"""Full-field grating ``cos(k u + tau)`` of seed 004 (Eq. 1), values in ``[-1, 1]``.
+
+    ``u`` is the coordinate along the wave vector in this module's convention, ``u = x'`` of
+    :func:`theory.stimuli.rotate`: 0 deg gives vertical stripes and angles turn clockwise, as for
+    :func:`gabor`. Seed 004's formula ``cos(k0 y' + tau)`` with ``y' = -(x - x0) sin(theta) +
+    (y - y0) cos(theta)``, ``x`` the row and ``y`` the column index and ``(x0, y0) = (H//2,
+    W//2)``, is exactly ``grating(-theta, k0, tau, size, centre=size // 2)``.
+
+    Args:
+        angle_deg: orientation in degrees, scalar.
+        k_rad_per_px: spatial frequency ``k`` in radians per pixel (period ``2 pi / k``), scalar.
+        phase_deg: phase ``tau`` at the centre, degrees, scalar.
+        size: image side in pixels (static; 32 for the CIFAR networks).
+        centre: pixel (row = column) of the origin (static); default ``(size - 1) / 2``.
+
+    Returns:
+        ``(size, size)`` image, raw cosine values (seed 004 then min-max scales each grating to
+        ``[0, 1]``; do that in the experiment, not here).
+
+    Examples:
+        >>> g = grating(0.0, 3.14159265 / 2, size=4, centre=0.0)  # period 4 px along columns
+        >>> [round(v, 3) + 0.0 for v in g[0].tolist()]
+        [1.0, 0.0, -1.0, 0.0]
+    """
+    _check_scalars(angle_deg=angle_deg, k_rad_per_px=k_rad_per_px, phase_deg=phase_deg)
+    dtype = _float_dtype(angle_deg, k_rad_per_px, phase_deg)
+    x, y = pixel_grid(size, dtype)
+    if centre is not None:
+        shift = (size - 1) / 2.0 - float(centre)
+        x, y = x + shift, y - shift
+    u, _ = rotate(x, y, jnp.asarray(angle_deg, dtype))
+    k = jnp.asarray(k_rad_per_px, dtype)
+    return jnp.cos(k * u + jnp.deg2rad(jnp.asarray(phase_deg, dtype)))
+
+
+def grating_frequencies(size: int = 32, n: int = 9) -> Float[Array, " n"]:
+    """Seed 004's spatial frequencies ``k_s = pi / (size / 2 + 4) * (s + 1)``, rad/px, s < n.
+
+    For 32 px the periods are 40, 20, 13.3, 10, 8, 6.7, 5.7, 5 and 4.4 px (9 frequencies; VGG16
+    at 224 px uses 57).
+
+    Examples:
+        >>> [round(2 * 3.14159265 / float(k), 1) for k in grating_frequencies(32, 3)]
+        [40.0, 20.0, 13.3]
+    """
+    if int(n) != n or n < 1:
+        raise ValueError(f"n must be an integer >= 1, got {n=}")
+    return jnp.pi / (size / 2.0 + 4.0) * jnp.arange(1, n + 1, dtype=jnp.float32)
