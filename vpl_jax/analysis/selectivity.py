@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
-from vpl_jax import alexnet
+from vpl_jax import alexnet, stimuli
 
 SELECTIVITY_THRESHOLD = 0.33
 """Seed 004's criterion: a unit with gOSI > 0.33 is orientation-selective."""
@@ -1041,21 +1041,21 @@ DEFAULT_PHASES_DEG = (0.0, 90.0, 180.0, 270.0)
 
 @dataclasses.dataclass(frozen=True)
 class _GratingInput:
-    """Network input for one full-field grating: ``contrast * (G - 125)``.
+    """Network input for one full-field grating: ``contrast * (I - 125)``, ``I = 127.5 (1 + G)``.
 
-    Static structure only (hashable, a jit static argument); the numbers are traced ``consts``.
+    ``G = stimuli.grating(...)`` in [-1, 1] (seed 004, Eq. 1) becomes the full-range 0-255 image
+    ``I``, fed with seed 000's input transform. Static structure only (hashable, a jit static
+    argument); the numbers are traced ``consts``.
     """
 
     size: int
     channels: int
 
     def __call__(self, stim, consts):
-        from vpl_jax import stimuli
-
-        image = stimuli.grating(
-            stim["angle"], stim["wavelength"], phase_deg=stim["phase"], size=self.size
-        )
-        return _to_input(consts["contrast"] * (image - stimuli.MEAN_LUMINANCE), self.channels)
+        k = 2.0 * jnp.pi / stim["wavelength"]
+        g = stimuli.grating(stim["angle"], k, phase_deg=stim["phase"], size=self.size)
+        image = 127.5 * (1.0 + g)
+        return _to_input(consts["contrast"] * (image - stimuli.BACKGROUND_OFFSET), self.channels)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1066,13 +1066,10 @@ class _NoisyGaborInput:
     channels: int
 
     def __call__(self, stim, consts):
-        from vpl_jax import stimuli
-
         image = stimuli.gabor(
             stim["angle"], consts["wavelength"], sigma_px=consts["sigma"], size=self.size
         )
-        noise = jax.random.normal(stim["key"], image.shape, image.dtype)
-        grey = consts["contrast"] * (image - stimuli.MEAN_LUMINANCE) + consts["noise_sd"] * noise
+        grey = stimuli.network_input(stim["key"], image, consts["contrast"], consts["noise_sd"])
         return _to_input(grey, self.channels)
 
 
@@ -1133,10 +1130,12 @@ def grating_responses(
 ) -> dict[str, Array]:
     """Responses to seed 004's full-field gratings (orientations x wavelengths x phases).
 
-    Each grating ``G`` is ``vpl_jax.stimuli.grating`` (0-255 scale, mean 125 ... see there), fed
-    to the network as ``contrast * (G - 125)`` (the paper's input convention; contrast 0.5 gives
-    an amplitude of about 64 network units), the grey image copied to every input channel. The
-    images are generated inside one jitted program, ``batch_size`` at a time.
+    Each grating ``G = vpl_jax.stimuli.grating(angle, 2 pi / wavelength, phase, size)`` (seed
+    004's ``cos(k u + tau)``, in [-1, 1], phase at the image centre) becomes the full-range
+    0-255 image ``I = 127.5 (1 + G)``, fed to the network with seed 000's input transform
+    ``contrast * (I - 125)`` (contrast 0.5: amplitude 64 network units), the grey image copied to
+    every input channel. The images are generated inside one jitted program, ``batch_size`` at
+    a time.
 
     Args:
         params: conv1-5 params of ``arch``.
