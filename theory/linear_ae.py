@@ -382,6 +382,7 @@ def init_weights(key: PRNGKeyArray, config: LinearAEConfig, dtype=None) -> tuple
     return tuple(out)
 
 
+@functools.partial(jax.jit, static_argnames=("config",))
 def frequency_sensitivity(
     weight: Float[ArrayLike, "m n"], freqs: Float[ArrayLike, " F"], config: LinearAEConfig
 ) -> Float[Array, " F"]:
@@ -393,7 +394,7 @@ def frequency_sensitivity(
         config: supplies the sinusoid (size, window, orientation, amplitude) and ``num_phases``.
 
     Returns:
-        ``D(f)``, shape ``(F,)``.
+        ``D(f)``, shape ``(F,)``. Jitted, with ``config`` static.
 
     Raises:
         ValueError: if ``weight`` does not have ``n`` columns.

@@ -187,7 +187,10 @@ def _plots(out_dir, data):
             )
     ax.set_xlabel("PC variance lambda_i")
     ax.set_ylabel("half-time (steps)")
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    else:
+        ax.set_title("no PC reached 1/2 within the resolved window")
     _savefig(fig, out_dir / "half_time_vs_variance.png")
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)

@@ -69,7 +69,7 @@ def test_windows():
 
 def test_float32_default_and_vmap_equals_loop():
     with jax.enable_x64(False):
-        assert stimuli.sinusoid(1.0, 0.0).dtype == jnp.float32
+        assert jax.eval_shape(lambda: stimuli.sinusoid(1.0, 0.0)).dtype == jnp.float32
     freqs = jnp.array([0.5, 2.0, 5.5])
     phases = jnp.array([0.0, 1.0, 2.0])
     batched = jax.vmap(lambda f, p: stimuli.sinusoid(f, p, size=8, window="radial"))(freqs, phases)
