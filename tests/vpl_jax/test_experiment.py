@@ -1,0 +1,179 @@
+"""Tests of vpl_jax.experiment: presets, validation, overrides, the resumable sweep and its results.
+
+Sweeps use the ``smoke`` preset with every conv layer frozen (only the readout learns), which
+keeps compile and run time to seconds while exercising the full runner.
+"""
+
+import json
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from vpl_jax import alexnet, experiment, train, weights
+
+FAST = ["frozen_layers=5", "num_iterations=3", "learning_rate=0.001"]
+
+
+def test_presets():
+    exp1 = experiment.preset("paper-exp1")
+    assert len(exp1.grid) == 2880
+    assert exp1.train.num_iterations == 1000 and exp1.train.image_size == 227
+    assert (
+        exp1.train.eval_iterations[-3:] == (483, 695, 1000)
+        and len(exp1.train.eval_iterations) == 21
+    )
+    assert (
+        exp1.train.batch_pairs == 20
+        and exp1.train.test_pairs == 200
+        and exp1.train.fold_pairs == 20
+    )
+    tuning = experiment.preset("paper-tuning")
+    assert len(tuning.grid) == 60
+    assert tuning.grid.noise_sd == (15.0,) and tuning.grid.contrast == (0.2,)
+    assert tuning.grid.wavelength_px == (10.0,)
+    for name in ("demo", "smoke"):
+        config = experiment.preset(name)
+        assert experiment.RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    table = exp1.grid.table()
+    assert table["reference_deg"][0] == 0 and table["learning_rate"][0] == np.float32(1e-4)
+
+
+@pytest.mark.parametrize(
+    ("override", "match"),
+    [
+        ("separation_deg=-1", r"Grid.separation_deg must hold angles > 0"),
+        ("separation_deg=0", r"Grid.separation_deg must hold angles > 0"),
+        ("noise_sd=-5", r"Grid.noise_sd must hold noise SDs >= 0"),
+        ("contrast=0", r"Grid.contrast must hold contrasts in \(0, 1\]"),
+        ("contrast=1.5", r"Grid.contrast must hold contrasts in \(0, 1\]"),
+        ("no_such_key=3", r"unknown override key 'no_such_key'; known keys: .*separation_deg"),
+        ("num_iterations=ten", r"bad value for num_iterations"),
+        ("num_iterations=2.5", r"bad value for num_iterations"),
+        ("image_size=30", r"TrainConfig.image_size must be an int >= 67"),
+        ("chunk_size=0", r"RunConfig.chunk_size must be an int >= 1"),
+        ("separation_deg", r"must look like key=value"),
+    ],
+)
+def test_bad_overrides_raise_naming_the_field(override, match):
+    with pytest.raises(ValueError, match=match):
+        experiment.apply_overrides(experiment.preset("smoke"), [override])
+
+
+def test_overrides_are_parsed_and_typed():
+    config = experiment.apply_overrides(
+        experiment.preset("demo"),
+        [
+            "separation_deg=0.5,1,2",
+            "num_iterations=50",
+            "bias_lr_mult=1",
+            "seed=3",
+            "arch=caffe_alexnet",
+        ],
+    )
+    assert config.grid.separation_deg == (0.5, 1.0, 2.0)
+    assert config.train.num_iterations == 50 and isinstance(config.train.num_iterations, int)
+    assert config.train.bias_lr_mult == 1.0 and config.seed == 3
+
+
+def test_unknown_preset_and_wrong_weights_fail_before_compute(tmp_path):
+    with pytest.raises(ValueError, match="unknown preset 'nope'; known: .*demo"):
+        experiment.main_run("nope", "random:0", str(tmp_path / "x"), [], False)
+    tv = alexnet.init_params(jax.random.key(0), alexnet.TORCHVISION_ALEXNET)
+    path = weights.save(tv, tmp_path / "tv.npz", arch=alexnet.TORCHVISION_ALEXNET)
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match="torchvision_alexnet|architecture"):
+        experiment.sweep(experiment.preset("smoke"), out_dir=out, weights=str(path), progress=False)
+    assert not out.exists()  # nothing was written or computed
+    with pytest.raises(ValueError):
+        experiment.sweep(
+            experiment.preset("smoke"), out_dir=out, weights=str(tmp_path / "missing.npz")
+        )
+    assert not out.exists()
+
+
+def _fast_config(**kw):
+    return experiment.apply_overrides(
+        experiment.preset("smoke"), FAST + [f"{k}={v}" for k, v in kw.items()]
+    )
+
+
+def test_interrupted_and_resumed_sweep_equals_uninterrupted(tmp_path):
+    config = _fast_config()
+    assert config.num_chunks == 2
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert (
+        experiment.sweep(config, out_dir=a, weights="random:0", progress=False, max_chunks=1)
+        is None
+    )
+    assert (a / "checkpoints" / "chunk_00000.json").exists()
+    assert not (a / "checkpoints" / "chunk_00001.json").exists() and not (a / "results.nc").exists()
+    resumed = experiment.sweep(config, out_dir=a, weights="random:0", progress=False)
+    assert experiment.main_run("smoke", "random:0", str(b), FAST, False) == 0
+    fresh = experiment.load_results(b)
+    for name in resumed.data_vars:
+        np.testing.assert_array_equal(resumed[name].values, fresh[name].values)
+    assert resumed.attrs["weights_random"] == 1 and fresh.attrs["weights"] == "random:0"
+    assert (b / "summary.txt").read_text().startswith("preset smoke")
+    assert "RANDOM" in (b / "summary.txt").read_text()
+    assert (b / "learning_curves.png").stat().st_size > 10_000
+    assert json.loads((b / "config.json").read_text())["run"] == config.to_dict()
+    # labelled results: select by names
+    acc = fresh.accuracy.sel(test="trained", iteration=0)
+    np.testing.assert_array_equal(acc.values, 0.5)
+    assert fresh.layer_change.sel(layer="readout", measure="d_rel1").isel(iteration=-1).min() > 0
+    assert list(fresh.reference_deg.values) == [0.0, 90.0]
+    final = experiment.load_final_params(b, 1)
+    assert final["readout"]["w"].shape == (256,)
+    # a folder holding another run is refused
+    with pytest.raises(ValueError, match="different run"):
+        experiment.sweep(_fast_config(seed=1), out_dir=b, weights="random:0", progress=False)
+
+
+def _corrupt_data(chunk: Path) -> None:
+    files = sorted(p for p in chunk.rglob("*") if p.is_file() and p.parent.name == "d")
+    assert files, list(chunk.rglob("*"))
+    for f in files:
+        data = bytearray(f.read_bytes())
+        data[len(data) // 2 :] = bytes(len(data) - len(data) // 2)
+        f.write_bytes(bytes(data))
+
+
+def test_corrupted_checkpoint_is_a_clear_error(tmp_path):
+    config = _fast_config()
+    out = tmp_path / "run"
+    experiment.sweep(config, out_dir=out, weights="random:0", progress=False)
+    chunk = out / "checkpoints" / "chunk_00000"
+    _corrupt_data(chunk)
+    with pytest.raises(experiment.CheckpointError, match=r"chunk_00000.*(corrupted|sha256)"):
+        experiment.sweep(config, out_dir=out, weights="random:0", progress=False)
+    # a manifest that does not match is refused too
+    other = out / "checkpoints" / "chunk_00001.json"
+    manifest = json.loads(other.read_text())
+    first = next(iter(manifest["sha256"]))
+    manifest["sha256"][first] = "0" * 64
+    other.write_text(json.dumps(manifest))
+    with pytest.raises(experiment.CheckpointError, match="chunk_00001"):
+        experiment.load_final_params(out, 1)
+
+
+def test_grid_conditions_and_train_condition_validation():
+    grid = experiment.Grid(
+        reference_deg=(0.0, 45.0),
+        separation_deg=(1.0,),
+        wavelength_px=(20.0,),
+        contrast=(0.5,),
+        noise_sd=(5.0,),
+    )
+    conds = grid.conditions()
+    assert isinstance(conds, train.Condition) and conds.reference_deg.shape == (2,)
+    np.testing.assert_array_equal(conds.reference_deg, [0.0, 45.0])
+    with pytest.raises(ValueError, match="Grid.wavelength_px"):
+        experiment.Grid(
+            reference_deg=(0.0,),
+            separation_deg=(1.0,),
+            wavelength_px=(-2.0,),
+            contrast=(0.5,),
+            noise_sd=(5.0,),
+        )

@@ -1,0 +1,53 @@
+"""Figures: one function per figure, each taking results and returning a matplotlib Figure."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def learning_curves(ds) -> plt.Figure:
+    """Learning curves of a run (`vpl_jax.experiment.results_dataset`).
+
+    Left: mean p(correct) on the trained condition and the four transfer tests against the
+    iteration (log axis; iteration 0 drawn at 0.5), averaged over the conditions of each training
+    separation. Right: the relative layer change ``d_rel1`` of every layer, averaged over all
+    conditions.
+    """
+    its = ds.iteration.values.astype(float)
+    x = np.where(its == 0, 0.5, its)
+    fig, (ax_acc, ax_change) = plt.subplots(1, 2, figsize=(11, 4.2))
+    styles = dict(zip(ds.test.values, ["-", "--", ":", "-.", (0, (1, 3))], strict=False))
+    seps = np.unique(ds.separation_deg.values)
+    colors = plt.cm.viridis(np.linspace(0.0, 0.85, len(seps)))
+    for sep, color in zip(seps, colors, strict=True):
+        sel = ds.accuracy.where(ds.separation_deg == sep, drop=True).mean("condition")
+        for test in ds.test.values:
+            label = f"trained on {sep:g} deg" if test == "trained" else None
+            ax_acc.plot(x, sel.sel(test=test), linestyle=styles[test], color=color, label=label)
+    for test in ds.test.values:
+        ax_acc.plot([], [], linestyle=styles[test], color="gray", label=f"test: {test}")
+    ax_acc.set(
+        xscale="log", xlabel="iteration", ylabel="accuracy (mean p correct)", ylim=(0.45, 1.01)
+    )
+    ax_acc.axhline(0.5, color="k", lw=0.5)
+    ax_acc.legend(fontsize=7, ncol=2)
+    change = ds.layer_change.sel(measure="d_rel1").mean("condition")
+    for layer in ds.layer.values:
+        ax_change.plot(x, change.sel(layer=layer), label=layer)
+    ax_change.set(
+        xscale="log",
+        yscale="log",
+        xlabel="iteration (0 drawn at 0.5)",
+        ylabel="d_rel1 (relative change)",
+    )
+    ax_change.legend(fontsize=7)
+    title = f"{ds.attrs.get('preset', '')}: weights {ds.attrs.get('weights', '?')}"
+    if int(ds.attrs.get("weights_random", 0)):
+        title += " (RANDOM, not pretrained)"
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,774 @@
+r"""Training the siamese AlexNet on 2-interval orientation discrimination (spec sections 2.2-4.2).
+
+One *condition* is one network trained on one task: a reference orientation, an angle separation,
+a Gabor wavelength, a contrast, a pixel-noise level and a learning rate, all array leaves of the
+`Condition` pytree (so that conditions can be batched along a leading axis ``C``). Static
+structure (architecture, image size, number of iterations, batch and test sizes, momentum, bias
+learning-rate multiplier, frozen layers) lives in the frozen, hashable `TrainConfig`.
+
+Per iteration (`train_step`): 20 pairs with balanced labels (label 1 = target rotated clockwise by
+the separation), fresh Gaussian pixel noise for every image, the network input ``contrast * (I -
+125) + noise``, the siamese loss of `vpl_jax.siamese`, and one optax SGD-momentum step (momentum
+0.9, constant learning rate, no weight decay, bias learning rate x2 as Caffe's ``lr_mult``, layers
+1..k frozen on request).
+
+At the evaluation iterations (`eval_iterations`: 0, 1, 2, 3, 4, 5, 6, 8, 12, ..., 695, 1000 for
+1000 iterations) only scalars are recorded: for the trained condition and the four transfer
+conditions (`TEST_CONDITIONS`) the mean p(correct) over the test pairs and the paper's per-fold
+symmetrised accuracy, and the four layer-change measures of `layer_change` for conv1-5 and the
+readout. After training, the accuracies at every test separation (`TrainConfig.test_separations`)
+for every test condition give the rows of the paper's 5 x 5 train x test separation matrices.
+
+Randomness: every condition has its own key (first argument). It is split once into a training
+key and a test key; iteration ``t`` uses ``fold_in(train_key, t)`` and evaluation point ``e`` uses
+``fold_in(test_key, e)``, so a condition's results depend only on its key, condition and config,
+never on which other conditions are trained alongside it.
+
+Execution (`train_conditions`): the per-iteration step and the evaluation are written for one
+condition, vmapped over ``C`` and jitted; a host loop walks the (unbatched) evaluation schedule.
+Two measured CPU facts shape this (``benchmarks/bench_train.py``, ``docs/training.md``):
+
+* XLA:CPU emits the backward convolutions of a step *inside* a ``lax.scan``/``while`` body without
+  canonicalising them to its fast (Eigen) layout, which made a scanned training step 5-20x slower
+  than the same step at the top level of a jitted function (jax issue #12868). The host loop keeps
+  every step at the top level.
+* A plain ``vmap`` over conditions turns each convolution with per-condition weights into a
+  grouped convolution, which XLA:CPU runs ~4x slower. With ``condition_batching="unrolled"`` (the
+  default on CPU) the network forward and backward pass of each condition is emitted separately
+  inside the one vmapped program (a ``custom_vmap`` rule); everything else (stimuli, noise,
+  optimiser, metrics) is vectorised. ``"vectorized"`` keeps plain vmap (for accelerators).
+
+With several devices (``mesh``), the condition axis is sharded with ``jax.shard_map``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from vpl_jax import alexnet, siamese, stimuli
+
+#: Test conditions, the order of every ``test`` axis: the trained condition, the reference rotated
+#: clockwise by 45 and 90 deg, spatial frequency x0.5 (wavelength x2) and x2 (wavelength x0.5).
+TEST_CONDITIONS: tuple[str, ...] = stimuli.TRANSFER_CONDITIONS
+#: Layer-change measures (spec section 4.2), in the order of the last axis of `layer_change`.
+CHANGE_MEASURES: tuple[str, ...] = ("d_rel1", "d_rel2", "d_m1", "d_m2")
+PAPER_SEPARATIONS: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0)
+#: Side of the image for which the paper's pixel sizes (wavelength, Gaussian SD) are stated.
+PAPER_IMAGE_SIZE = 227
+
+
+@functools.partial(jax.tree_util.register_dataclass, data_fields=None, meta_fields=None)
+@dataclasses.dataclass(frozen=True)
+class Condition:
+    """One training condition; every field is an array (a leading axis ``C`` batches conditions).
+
+    Attributes:
+        reference_deg: reference orientation in degrees (0 = vertical stripes, clockwise).
+        separation_deg: angle between reference and target, degrees, > 0.
+        wavelength_px: Gabor wavelength in pixels of the paper's 227-px frame (scaled by
+            ``TrainConfig.image_size / 227``), > 0.
+        contrast: multiplicative contrast on ``I - 125``, in (0, 1].
+        noise_sd: SD of the additive Gaussian pixel noise (0-255 scale), >= 0.
+        learning_rate: base SGD learning rate, >= 0 (the paper: 1e-4).
+    """
+
+    reference_deg: Any
+    separation_deg: Any
+    wavelength_px: Any
+    contrast: Any
+    noise_sd: Any
+    learning_rate: Any
+
+    @classmethod
+    def create(
+        cls,
+        reference_deg,
+        separation_deg,
+        wavelength_px,
+        contrast,
+        noise_sd,
+        learning_rate=1e-4,
+    ) -> Condition:
+        """Build a validated condition (scalars and/or 1-d sequences, broadcast), as float32 arrays.
+
+        Raises:
+            ValueError: naming the field and its allowed range (see `validate_condition`).
+        """
+        values = [reference_deg, separation_deg, wavelength_px, contrast, noise_sd, learning_rate]
+        arrays = [np.asarray(v, dtype=np.float32) for v in values]
+        try:
+            arrays = np.broadcast_arrays(*arrays)
+        except ValueError:
+            shapes = {f.name: a.shape for f, a in zip(dataclasses.fields(cls), arrays, strict=True)}
+            raise ValueError(
+                f"Condition fields must broadcast to one shape, got {shapes}"
+            ) from None
+        condition = cls(*(jnp.asarray(a) for a in arrays))
+        validate_condition(condition)
+        return condition
+
+
+#: Allowed ranges, checked by `validate_condition`: field -> (test, description).
+_RANGES: dict[str, tuple[Callable[[np.ndarray], np.ndarray], str]] = {
+    "reference_deg": (np.isfinite, "a finite angle in degrees"),
+    "separation_deg": (lambda v: (v > 0) & np.isfinite(v), "> 0 degrees"),
+    "wavelength_px": (lambda v: (v > 0) & np.isfinite(v), "> 0 px"),
+    "contrast": (lambda v: (v > 0) & (v <= 1), "in (0, 1]"),
+    "noise_sd": (lambda v: (v >= 0) & np.isfinite(v), ">= 0"),
+    "learning_rate": (lambda v: (v >= 0) & np.isfinite(v), ">= 0"),
+}
+
+
+def validate_condition(condition: Condition) -> None:
+    """Raise ``ValueError`` naming the first field outside its allowed range.
+
+    Ranges: separation_deg > 0, wavelength_px > 0, contrast in (0, 1], noise_sd >= 0,
+    learning_rate >= 0, all finite.
+    """
+    for name, (ok, allowed) in _RANGES.items():
+        value = np.asarray(getattr(condition, name))
+        bad = ~ok(value)
+        if np.any(bad):
+            raise ValueError(f"Condition.{name} must be {allowed}, got {value[bad].ravel()[0]!r}")
+
+
+def eval_iterations(num_iterations: int, num_points: int = 20) -> tuple[int, ...]:
+    """The paper's evaluation iterations: 0 plus ``num_points`` log-spaced iterations up to the end.
+
+    ``floor(logspace(0, log10(T), num_points))``, made strictly increasing by stepping repeated
+    values up by one (the authors' ``logiters(1, T, n)``).
+
+    Examples:
+        >>> eval_iterations(1000)
+        (0, 1, 2, 3, 4, 5, 6, 8, 12, 18, 26, 37, 54, 78, 112, 162, 233, 335, 483, 695, 1000)
+    """
+    if num_iterations < 1:
+        raise ValueError(f"num_iterations must be >= 1, got {num_iterations}")
+    if not 1 <= num_points <= num_iterations:
+        raise ValueError(
+            f"num_eval_points must be in [1, num_iterations={num_iterations}], got {num_points}"
+        )
+    raw = np.floor(np.logspace(0.0, math.log10(num_iterations), num_points) + 1e-9).astype(int)
+    its = []
+    for value in raw:
+        its.append(max(int(value), its[-1] + 1) if its else int(value))
+    its[-1] = num_iterations
+    return (0, *its)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Static structure of a training run (hashable; a jit static argument).
+
+    Attributes:
+        arch: network architecture (``alexnet.CAFFE_ALEXNET``).
+        image_size: image side in pixels (227 in the paper). Smaller sizes shrink the Gabor in
+            proportion (wavelength and Gaussian SD x ``image_size / 227``) and the last feature map
+            (e.g. 2 x 2 x 256 at 99 px).
+        num_iterations: training iterations (1000).
+        num_eval_points: log-spaced evaluation iterations besides iteration 0 (20).
+        batch_pairs: pairs per training batch (20), labels balanced.
+        test_pairs: pairs per test set (200), a multiple of ``fold_pairs``.
+        fold_pairs: pairs per fold of the symmetrised accuracy (20; 10 folds of 200).
+        momentum: SGD momentum (0.9).
+        bias_lr_mult: bias learning-rate multiplier (Caffe ``lr_mult: 2``); 1.0 switches it off.
+        frozen_layers: layers 1..k get exactly zero updates (0: all layers learn; 6 freezes all).
+        test_separations: separations (degrees) of the post-training separation sweep.
+        sigma_px: Gaussian window SD in pixels of the 227-px frame (50).
+        quantize: truncate the noiseless templates to integers like the original uint8 images.
+        condition_batching: ``"unrolled"`` (per-condition network passes; fast on CPU),
+            ``"vectorized"`` (plain vmap; for accelerators) or ``"auto"`` (unrolled on CPU).
+    """
+
+    arch: alexnet.ArchSpec = alexnet.CAFFE_ALEXNET
+    image_size: int = PAPER_IMAGE_SIZE
+    num_iterations: int = 1000
+    num_eval_points: int = 20
+    batch_pairs: int = 20
+    test_pairs: int = 200
+    fold_pairs: int = 20
+    momentum: float = 0.9
+    bias_lr_mult: float = 2.0
+    frozen_layers: int = 0
+    test_separations: tuple[float, ...] = PAPER_SEPARATIONS
+    sigma_px: float = 50.0
+    quantize: bool = True
+    condition_batching: str = "auto"
+
+    def __post_init__(self):
+        def need(ok: bool, field: str, allowed: str):
+            if not ok:
+                raise ValueError(
+                    f"TrainConfig.{field} must be {allowed}, got {getattr(self, field)!r}"
+                )
+
+        need(isinstance(self.arch, alexnet.ArchSpec), "arch", "an alexnet.ArchSpec")
+        need(
+            isinstance(self.image_size, int)
+            and self.image_size >= alexnet.min_input_size(self.arch),
+            "image_size",
+            f"an int >= {alexnet.min_input_size(self.arch)} px",
+        )
+        need(
+            isinstance(self.num_iterations, int) and self.num_iterations >= 1,
+            "num_iterations",
+            "an int >= 1",
+        )
+        need(
+            isinstance(self.num_eval_points, int)
+            and 1 <= self.num_eval_points <= self.num_iterations,
+            "num_eval_points",
+            "an int in [1, num_iterations]",
+        )
+        need(
+            isinstance(self.batch_pairs, int) and self.batch_pairs >= 2,
+            "batch_pairs",
+            "an int >= 2",
+        )
+        need(isinstance(self.fold_pairs, int) and self.fold_pairs >= 1, "fold_pairs", "an int >= 1")
+        need(
+            isinstance(self.test_pairs, int)
+            and self.test_pairs >= self.fold_pairs
+            and self.test_pairs % self.fold_pairs == 0,
+            "test_pairs",
+            f"a positive multiple of fold_pairs={self.fold_pairs}",
+        )
+        need(0.0 <= self.momentum < 1.0, "momentum", "in [0, 1)")
+        need(self.bias_lr_mult >= 0.0, "bias_lr_mult", ">= 0")
+        n_layers = len(self.arch.layer_names) + 1
+        need(
+            isinstance(self.frozen_layers, int) and 0 <= self.frozen_layers <= n_layers,
+            "frozen_layers",
+            f"an int in [0, {n_layers}]",
+        )
+        need(
+            isinstance(self.test_separations, tuple)
+            and len(self.test_separations) >= 1
+            and all(s > 0 for s in self.test_separations),
+            "test_separations",
+            "a non-empty tuple of angles > 0",
+        )
+        need(self.sigma_px > 0, "sigma_px", "> 0")
+        need(
+            self.condition_batching in ("auto", "unrolled", "vectorized"),
+            "condition_batching",
+            "'auto', 'unrolled' or 'vectorized'",
+        )
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        """Layers in order, the readout last: ``conv1, ..., conv5, readout``."""
+        return (*self.arch.layer_names, siamese.READOUT)
+
+    @property
+    def eval_iterations(self) -> tuple[int, ...]:
+        """``eval_iterations(num_iterations, num_eval_points)``."""
+        return eval_iterations(self.num_iterations, self.num_eval_points)
+
+    @property
+    def scale(self) -> float:
+        """Pixel scale of the stimuli relative to the paper's 227-px frame."""
+        return self.image_size / PAPER_IMAGE_SIZE
+
+    @property
+    def unrolled(self) -> bool:
+        if self.condition_batching == "auto":
+            return jax.default_backend() == "cpu"
+        return self.condition_batching == "unrolled"
+
+
+class TrainState(NamedTuple):
+    """Training state of one condition: model params, optimiser state, iterations done (int32)."""
+
+    params: dict
+    opt_state: Any
+    step: jax.Array
+
+
+class TrainResult(NamedTuple):
+    """Outputs of `train_conditions` (numpy arrays; ``C`` conditions, ``E`` evaluation points).
+
+    Attributes:
+        eval_iterations: ``(E,)`` iterations at which the metrics were recorded.
+        accuracy: ``(C, E, 5)`` mean p(correct) over the test pairs per `TEST_CONDITIONS`.
+        accuracy_sym: ``(C, E, 5)`` per-fold ``max(m, 1 - m)`` of the fold mean, averaged over folds.
+        layer_change: ``(C, E, 6, 4)`` `CHANGE_MEASURES` for conv1-5 and the readout.
+        train_loss: ``(C, E)`` mean training loss over the iterations since the previous
+            evaluation point (NaN at iteration 0).
+        separation_accuracy: ``(C, 5, S)`` final mean p(correct) per test condition and test
+            separation (``TrainConfig.test_separations``).
+        separation_accuracy_sym: ``(C, 5, S)`` the symmetrised variant.
+        initial_params: model params before training (shared by all conditions, no ``C`` axis).
+        final_params: model params after training, every leaf with a leading ``C`` axis.
+    """
+
+    eval_iterations: np.ndarray
+    accuracy: np.ndarray
+    accuracy_sym: np.ndarray
+    layer_change: np.ndarray
+    train_loss: np.ndarray
+    separation_accuracy: np.ndarray
+    separation_accuracy_sym: np.ndarray
+    initial_params: dict
+    final_params: dict
+
+
+# --------------------------------------------------------------------------------------------
+# Optimiser
+
+
+def param_labels(
+    params: dict, *, frozen_layers: int = 0, layer_names: tuple[str, ...] | None = None
+) -> dict:
+    """Optimiser label of every leaf: ``"frozen"`` (layers 1..k), ``"bias"`` or ``"weight"``."""
+    names = tuple(params) if layer_names is None else layer_names
+    frozen = set(names[:frozen_layers])
+    return {
+        layer: {
+            leaf: "frozen" if layer in frozen else ("bias" if leaf == "b" else "weight")
+            for leaf in leaves
+        }
+        for layer, leaves in params.items()
+    }
+
+
+def make_optimizer(
+    learning_rate,
+    *,
+    momentum: float = 0.9,
+    bias_lr_mult: float = 2.0,
+    frozen_layers: int = 0,
+    layer_names: tuple[str, ...] | None = None,
+) -> optax.GradientTransformation:
+    r"""Caffe's SGD with momentum, per-leaf learning-rate multipliers and frozen layers.
+
+    ``optax.multi_transform`` over the labels of `param_labels`: weights get
+    ``optax.sgd(lr, momentum)``, biases ``optax.sgd(bias_lr_mult * lr, momentum)``, frozen layers
+    ``optax.set_to_zero()`` (no optimiser state, exactly zero updates). With a constant learning
+    rate optax's :math:`m \leftarrow g + \mu m,\ \theta \leftarrow \theta - \alpha m` equals
+    Caffe's :math:`v \leftarrow \mu v - \alpha g,\ \theta \leftarrow \theta + v` (Eqs. 2-3).
+
+    Args:
+        learning_rate: base learning rate (a float or a traced scalar, e.g. a `Condition` leaf).
+        momentum: momentum :math:`\mu`.
+        bias_lr_mult: multiplier of the bias learning rate (2 as in Caffe; 1 switches it off).
+        frozen_layers: the first ``k`` layers of ``layer_names`` are frozen.
+        layer_names: layer order (default: the params' key order, e.g. conv1..conv5, readout).
+    """
+    transforms = {
+        "weight": optax.sgd(learning_rate, momentum=momentum),
+        "bias": optax.sgd(bias_lr_mult * learning_rate, momentum=momentum),
+        "frozen": optax.set_to_zero(),
+    }
+    labels = functools.partial(param_labels, frozen_layers=frozen_layers, layer_names=layer_names)
+    return optax.multi_transform(transforms, labels)
+
+
+def _optimizer(condition: Condition, config: TrainConfig) -> optax.GradientTransformation:
+    return make_optimizer(
+        condition.learning_rate,
+        momentum=config.momentum,
+        bias_lr_mult=config.bias_lr_mult,
+        frozen_layers=config.frozen_layers,
+        layer_names=config.layer_names,
+    )
+
+
+def init_state(condition: Condition, params: dict, *, config: TrainConfig) -> TrainState:
+    """The state before training: ``params`` (with readout), fresh optimiser state, step 0."""
+    return TrainState(params, _optimizer(condition, config).init(params), jnp.zeros((), jnp.int32))
+
+
+# --------------------------------------------------------------------------------------------
+# Stimuli and trials
+
+
+def _templates(reference_deg, separation_deg, wavelength_px, config: TrainConfig) -> jax.Array:
+    """(5, 3, H, W): (reference, CW, CCW) for the trained and the four transfer conditions."""
+    t = stimuli.transfer_templates(
+        reference_deg,
+        separation_deg,
+        wavelength_px * config.scale,
+        config.sigma_px * config.scale,
+        config.image_size,
+        quantize=config.quantize,
+    )
+    return jnp.stack([t.reference, t.clockwise, t.counterclockwise], axis=1)
+
+
+def make_templates(condition: Condition, *, config: TrainConfig) -> dict:
+    """Noiseless templates of one condition (`vpl_jax.stimuli.transfer_templates`).
+
+    Returns:
+        ``{"test": (5, 3, H, W), "separation": (5, S, 3, H, W)}``: for every `TEST_CONDITIONS`
+        entry (index 0 is the trained condition, also used for training) the (reference, CW, CCW)
+        triplet at the condition's separation, and at every ``config.test_separations``.
+    """
+    one = functools.partial(_templates, config=config)
+    ref, lam = condition.reference_deg, condition.wavelength_px
+    test = one(ref, condition.separation_deg, lam)
+    seps = jnp.asarray(config.test_separations, jnp.float32)
+    sep = jax.vmap(one, in_axes=(None, 0, None), out_axes=1)(ref, seps, lam)
+    return {"test": test, "separation": sep}
+
+
+def balanced_labels(num_pairs: int) -> jax.Array:
+    """``(num_pairs,)`` float32 labels 1, 0, 1, 0, ... (1 = target clockwise of the reference)."""
+    return (jnp.arange(num_pairs) % 2 == 0).astype(jnp.float32)
+
+
+def sample_pairs(key: jax.Array, triplet: jax.Array, condition: Condition, num_pairs: int):
+    """A batch of noisy pairs from a (3, H, W) triplet, fresh noise for every image.
+
+    Returns:
+        ``(reference, target, labels)``: images ``(num_pairs, H, W, 1)`` in network units and
+        ``(num_pairs,)`` balanced labels.
+    """
+    labels = balanced_labels(num_pairs)
+    pair = stimuli.PairTemplates(triplet[0], triplet[1], triplet[2])
+    clean = jnp.stack(stimuli.trial_pairs(pair, labels))  # (2, N, H, W)
+    x = stimuli.network_input(key, clean, condition.contrast, condition.noise_sd)[..., None]
+    return x[0], x[1], labels
+
+
+# --------------------------------------------------------------------------------------------
+# Per-condition batching of the network passes
+
+
+def _per_condition(fun: Callable) -> Callable:
+    """``fun`` whose vmap runs one call per condition (Python-unrolled), stacking the outputs.
+
+    XLA:CPU runs convolutions with per-condition weights, which plain vmap turns into grouped
+    convolutions, about 4x slower than separate ones (see the module docstring).
+    """
+    wrapped = jax.custom_batching.custom_vmap(fun)
+
+    @wrapped.def_vmap
+    def _rule(axis_size, in_batched, *args):
+        outs = []
+        for i in range(axis_size):
+            sliced = jax.tree.map(lambda x, b, i=i: x[i] if b else x, list(args), list(in_batched))
+            outs.append(fun(*sliced))
+        out = jax.tree.map(lambda *xs: jnp.stack(xs), *outs)
+        return out, jax.tree.map(lambda _: True, out)
+
+    return wrapped
+
+
+def _network(config: TrainConfig):
+    """(loss-and-grad, decision-logit) functions of one condition, per-condition when unrolled."""
+    arch = config.arch
+
+    def value_and_grad(params, reference, target, labels):
+        return jax.value_and_grad(siamese.loss)(params, reference, target, labels, arch)
+
+    def logit(params, reference, target):
+        return siamese.decision_logit(params, reference, target, arch)
+
+    if config.unrolled:
+        return _per_condition(value_and_grad), _per_condition(logit)
+    return value_and_grad, logit
+
+
+# --------------------------------------------------------------------------------------------
+# Step, evaluation, layer change (one condition each)
+
+
+def train_step(state: TrainState, batch, *, condition: Condition, config: TrainConfig):
+    """One SGD-momentum step on a batch ``(reference, target, labels)``.
+
+    Frozen layers are carried over unchanged (bit for bit). Returns ``(state, {"loss": scalar})``.
+    """
+    value_and_grad, _ = _network(config)
+    loss, grads = value_and_grad(state.params, *batch)
+    updates, opt_state = _optimizer(condition, config).update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    for name in config.layer_names[: config.frozen_layers]:
+        params[name] = state.params[name]
+    return TrainState(params, opt_state, state.step + 1), {"loss": loss}
+
+
+def _iteration(key, condition, state, templates, *, config: TrainConfig):
+    """Draw the batch of the state's next iteration and take one step (one condition)."""
+    batch = sample_pairs(
+        jax.random.fold_in(key, state.step), templates["test"][0], condition, config.batch_pairs
+    )
+    return train_step(state, batch, condition=condition, config=config)
+
+
+def _accuracies(key, params, triplets, condition, config: TrainConfig):
+    """Mean p(correct) and the symmetrised per-fold accuracy for each triplet of ``(T, 3, H, W)``."""
+    _, logit = _network(config)
+    n_folds = config.test_pairs // config.fold_pairs
+    n_tests = triplets.shape[0]
+    keys = jax.random.split(key, n_tests * n_folds).reshape(n_tests, n_folds)
+
+    def fold(args):
+        fold_key, triplet = args
+        reference, target, labels = sample_pairs(fold_key, triplet, condition, config.fold_pairs)
+        p = jax.nn.sigmoid(logit(params, reference, target))
+        return jnp.mean(jnp.where(labels > 0, p, 1.0 - p))
+
+    idx = jnp.repeat(jnp.arange(n_tests), n_folds)
+    means = jax.lax.map(lambda a: fold((a[0], triplets[a[1]])), (keys.reshape(-1), idx))
+    means = means.reshape(n_tests, n_folds)
+    return jnp.mean(means, axis=1), jnp.mean(jnp.maximum(means, 1.0 - means), axis=1)
+
+
+def layer_change(params: dict, initial: dict, *, layer_names: tuple[str, ...]) -> jax.Array:
+    r"""The four layer-change measures of spec section 4.2 for every layer.
+
+    Per layer, ``w`` is the initial weights with the biases concatenated and ``dw`` the change:
+
+    .. math::
+        d_{rel1} = \frac{\sum|\Delta w_i|}{\sum|w_i|},\quad
+        d_{rel2} = \frac{\|\Delta w\|_2}{\|w\|_2},\quad
+        d_{m1} = \frac{\sum|\Delta w_i|}{N},\quad
+        d_{m2} = \sqrt{\frac{\sum \Delta w_i^2}{N}}.
+
+    For the readout (initially zero) the denominators of the relative measures are ``N`` and
+    ``sqrt(N)`` (the paper's choice for Eq. 4), so there ``d_rel1 = d_m1`` and ``d_rel2 = d_m2``.
+
+    Returns:
+        ``(len(layer_names), 4)`` in `CHANGE_MEASURES` order.
+
+    References:
+        Wenliang & Seitz (2018), Eqs. 4, 4a-4c.
+    """
+    rows = []
+    for name in layer_names:
+        w0 = jnp.concatenate([jnp.ravel(x) for x in jax.tree.leaves(initial[name])])
+        w1 = jnp.concatenate([jnp.ravel(x) for x in jax.tree.leaves(params[name])])
+        dw = w1 - w0
+        n = w0.size
+        l1, l2 = jnp.sum(jnp.abs(dw)), jnp.sqrt(jnp.sum(dw * dw))
+        if name == siamese.READOUT:
+            den1, den2 = jnp.asarray(float(n)), jnp.asarray(math.sqrt(n))
+        else:
+            den1, den2 = jnp.sum(jnp.abs(w0)), jnp.sqrt(jnp.sum(w0 * w0))
+        rows.append(jnp.stack([l1 / den1, l2 / den2, l1 / n, jnp.sqrt(l2 * l2 / n)]))
+    return jnp.stack(rows)
+
+
+def accuracies(key, condition, params, triplets, *, config: TrainConfig) -> dict:
+    """Test accuracies of one condition for each of ``T`` (reference, CW, CCW) triplets.
+
+    ``config.test_pairs`` pairs per triplet in folds of ``config.fold_pairs``, fresh noise.
+
+    Args:
+        key: PRNG key.
+        condition: the condition (contrast and noise are used).
+        params: model params.
+        triplets: ``(T, 3, H, W)`` noiseless templates.
+        config: static structure.
+
+    Returns:
+        ``{"accuracy": (T,), "accuracy_sym": (T,)}``: mean p(correct) over all pairs, and the
+        mean over folds of ``max(m, 1 - m)`` with ``m`` the fold's mean p(correct) (the
+        authors' code).
+    """
+    acc, acc_sym = _accuracies(key, params, triplets, condition, config)
+    return {"accuracy": acc, "accuracy_sym": acc_sym}
+
+
+# --------------------------------------------------------------------------------------------
+# Batched programs and the host loop
+
+
+class _Programs(NamedTuple):
+    setup: Callable
+    step: Callable
+    accuracies: Callable
+    layer_change: Callable
+
+
+@functools.lru_cache(maxsize=16)
+def _programs(config: TrainConfig, mesh: Mesh | None) -> _Programs:
+    """Jitted, vmapped (and, with a mesh, shard-mapped) programs for a config.
+
+    The same accuracy program serves the evaluation points and the separation sweep (called with
+    ``(C, 5, 3, H, W)`` triplets each time), so it is compiled once.
+    """
+
+    def setup(keys, conditions, initial):
+        def one(key, condition):
+            train_key, test_key = jax.random.split(key)
+            return (
+                train_key,
+                test_key,
+                make_templates(condition, config=config),
+                init_state(condition, initial, config=config),
+            )
+
+        return jax.vmap(one)(keys, conditions)
+
+    def step(train_keys, conditions, states, templates):
+        fun = functools.partial(_iteration, config=config)
+        return jax.vmap(fun)(train_keys, conditions, states, templates)
+
+    def accuracies_all(test_keys, conditions, params, triplets, index):
+        keys = jax.vmap(lambda k: jax.random.fold_in(k, index))(test_keys)
+        return jax.vmap(functools.partial(accuracies, config=config))(
+            keys, conditions, params, triplets
+        )
+
+    def change_all(params, initial):
+        fun = functools.partial(layer_change, layer_names=config.layer_names)
+        return jax.vmap(fun, in_axes=(0, None))(params, initial)
+
+    if mesh is not None:
+        c, rep = PartitionSpec(mesh.axis_names[0]), PartitionSpec()
+
+        def shard(fun, in_specs):
+            return jax.shard_map(fun, mesh=mesh, in_specs=in_specs, out_specs=c, check_vma=False)
+
+        setup = shard(setup, (c, c, rep))
+        step = shard(step, (c, c, c, c))
+        accuracies_all = shard(accuracies_all, (c, c, c, c, rep))
+        change_all = shard(change_all, (c, rep))
+    return _Programs(
+        jax.jit(setup),
+        jax.jit(step, donate_argnums=(2,)),
+        jax.jit(accuracies_all),
+        jax.jit(change_all),
+    )
+
+
+def condition_mesh(devices=None) -> Mesh:
+    """A 1-d mesh ``("conditions",)`` over ``devices`` (default: all) for sharding conditions."""
+    devices = jax.devices() if devices is None else list(devices)
+    return Mesh(np.asarray(devices), ("conditions",))
+
+
+def stack_conditions(conditions: list[Condition]) -> Condition:
+    """Stack scalar conditions along a new leading axis ``C``."""
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *conditions)
+
+
+def train_conditions(
+    keys: jax.Array,
+    conditions: Condition,
+    backbone: dict,
+    *,
+    config: TrainConfig,
+    mesh: Mesh | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> TrainResult:
+    """Train ``C`` conditions at once: vmapped programs, a host loop over the evaluation schedule.
+
+    Args:
+        keys: ``(C,)`` typed PRNG keys, one per condition.
+        conditions: a `Condition` whose leaves have shape ``(C,)``.
+        backbone: conv1-5 params of ``config.arch`` (shared initial network; a zero readout is
+            added).
+        config: static structure.
+        mesh: optional 1-d device mesh (`condition_mesh`); ``C`` must be a multiple of its size.
+        progress: called with the number of iterations just completed (for a progress bar).
+
+    Returns:
+        A `TrainResult` of numpy arrays.
+
+    Raises:
+        ValueError: invalid conditions, mismatched ``C``, wrong backbone, or ``C`` not divisible
+            by the mesh size -- all before any compute.
+    """
+    validate_condition(conditions)
+    shapes = {np.shape(x) for x in jax.tree.leaves(conditions)}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 1:
+        raise ValueError(
+            f"expected Condition leaves of one shape (C,), got shapes {sorted(shapes)}"
+        )
+    (n_cond,) = next(iter(shapes))
+    if keys.shape != (n_cond,):
+        raise ValueError(f"expected keys of shape ({n_cond},), got {keys.shape=}")
+    if mesh is not None and n_cond % mesh.size:
+        raise ValueError(
+            f"the number of conditions ({n_cond}) must be a multiple of the mesh size ({mesh.size})"
+        )
+    initial = siamese.init_model(backbone, config.arch, config.image_size)
+    programs = _programs(config, mesh)
+    if mesh is not None:
+        sharded = NamedSharding(mesh, PartitionSpec(mesh.axis_names[0]))
+        keys, conditions = jax.device_put((keys, conditions), sharded)
+    train_keys, test_keys, templates, states = programs.setup(keys, conditions, initial)
+
+    schedule = config.eval_iterations
+    records, losses = [], []
+    done = 0
+    for index, it in enumerate(schedule):
+        segment = []
+        while done < it:
+            states, metrics = programs.step(train_keys, conditions, states, templates)
+            segment.append(metrics["loss"])
+            done += 1
+            if progress is not None:
+                jax.block_until_ready(metrics["loss"])
+                progress(1)
+        losses.append(
+            np.mean(np.stack(segment), axis=0)
+            if segment
+            else np.full((n_cond,), np.nan, np.float32)
+        )
+        record = programs.accuracies(test_keys, conditions, states.params, templates["test"], index)
+        record["layer_change"] = programs.layer_change(states.params, initial)
+        records.append(jax.device_get(record))
+    sweep = []
+    for s_index in range(len(config.test_separations)):
+        triplets = templates["separation"][:, :, s_index]
+        sweep.append(
+            jax.device_get(
+                programs.accuracies(
+                    test_keys, conditions, states.params, triplets, len(schedule) + s_index
+                )
+            )
+        )
+    final = {
+        f"separation_{name}": np.stack([r[name] for r in sweep], axis=-1)
+        for name in ("accuracy", "accuracy_sym")
+    }
+
+    stack = lambda name: np.stack([r[name] for r in records], axis=1)  # noqa: E731
+    return TrainResult(
+        eval_iterations=np.asarray(schedule, np.int32),
+        accuracy=stack("accuracy"),
+        accuracy_sym=stack("accuracy_sym"),
+        layer_change=stack("layer_change"),
+        train_loss=np.stack(losses, axis=1).astype(np.float32),
+        separation_accuracy=final["separation_accuracy"],
+        separation_accuracy_sym=final["separation_accuracy_sym"],
+        initial_params=jax.device_get(initial),
+        final_params=jax.device_get(states.params),
+    )
+
+
+def train(
+    key: jax.Array, condition: Condition, backbone: dict, *, config: TrainConfig, progress=None
+) -> TrainResult:
+    """Train one condition (scalar leaves); the result has no ``C`` axis.
+
+    Same programs as `train_conditions` with ``C = 1``; see there for the arguments.
+    """
+    batched = jax.tree.map(lambda x: jnp.asarray(x)[None], condition)
+    out = train_conditions(
+        jnp.asarray(key)[None], batched, backbone, config=config, progress=progress
+    )
+    squeeze = lambda tree: jax.tree.map(lambda x: x[0], tree)  # noqa: E731
+    return out._replace(
+        accuracy=out.accuracy[0],
+        accuracy_sym=out.accuracy_sym[0],
+        layer_change=out.layer_change[0],
+        train_loss=out.train_loss[0],
+        separation_accuracy=out.separation_accuracy[0],
+        separation_accuracy_sym=out.separation_accuracy_sym[0],
+        final_params=squeeze(out.final_params),
+    )
