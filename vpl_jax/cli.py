@@ -12,6 +12,40 @@ import sys
 from pathlib import Path
 
 
+def _run(args: argparse.Namespace) -> int:
+    from vpl_jax import experiment
+
+    return experiment.main_run(args.preset, args.weights, args.out, args.set, not args.quiet)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from vpl_jax import experiment
+
+    return experiment.main_sweep(args.preset, args.weights, args.out, args.set, not args.quiet)
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser, default_preset: str, default_out: str):
+    parser.add_argument(
+        "--preset",
+        default=default_preset,
+        help="demo (CPU, minutes), smoke (seconds), paper-tuning, paper-exp1 (accelerators)",
+    )
+    parser.add_argument(
+        "--weights",
+        default="default",
+        help="default (bundled), a weights file in any supported format, or random:SEED",
+    )
+    parser.add_argument("--out", default=default_out, help="run folder (resumed if it exists)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. --set num_iterations=200 (repeatable)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def _theory_saxe(args: argparse.Namespace) -> int:
     from theory import report_saxe
 
@@ -76,6 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Visual perceptual learning with deep networks and deep-learning theory.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser(
+        "run", help="the main job: train the siamese AlexNet VPL model on a preset and summarise it"
+    )
+    _add_run_arguments(run, "demo", "runs/demo")
+    run.set_defaults(handler=_run)
+    sweep = commands.add_parser("sweep", help="train any grid of conditions (resumable, chunked)")
+    _add_run_arguments(sweep, "paper-tuning", "runs/sweep")
+    sweep.set_defaults(handler=_sweep)
 
     theory = commands.add_parser("theory", help="deep-linear theory: Saxe alpha/beta, SV dynamics")
     theory_cmds = theory.add_subparsers(dest="theory_command", required=True)
