@@ -176,6 +176,16 @@ def test_matrix_shuffle_control(key, per_unit):
     assert sel._shuffled_gosi._cache_size() == before
 
 
+def test_disable_jit_smoke(key):
+    resp = np.random.default_rng(10).exponential(size=(3, 12, 2, 2)).astype(np.float32)
+    jitted = sel.orientation_tuning(resp, THETA12).gosi
+    with jax.disable_jit():
+        t = sel.orientation_tuning(resp, THETA12)
+        g = sel.shuffled_gosi(key, resp, THETA12, num_shuffles=2)
+    np.testing.assert_allclose(t.gosi, jitted, rtol=1e-6)
+    assert g.shape == (2, 3) and np.all((np.asarray(g) >= 0) & (np.asarray(g) <= 1))
+
+
 # ------------------------------------------------------------------------------------------
 # Coverage and inclusion
 # ------------------------------------------------------------------------------------------
