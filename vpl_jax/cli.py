@@ -81,6 +81,15 @@ def _weights_info(args: argparse.Namespace) -> int:
     from vpl_jax import weights
 
     print(weights.describe(args.file))
+    if args.selectivity:
+        import jax
+
+        from vpl_jax.analysis import selectivity
+
+        params, arch, _ = weights.load_with_info(args.file)
+        df = selectivity.selectivity_table(params, arch, key=jax.random.key(args.seed))
+        print()
+        print(selectivity.format_table(df))
     return 0
 
 
@@ -172,6 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
         "info", help="layer table, provenance and checksums of a weights file"
     )
     info.add_argument("file", help="weights file, 'default' or 'random:SEED'")
+    info.add_argument(
+        "--selectivity",
+        action="store_true",
+        help="also print the per-layer orientation-selectivity table (seed 004's gOSI; ~minutes on CPU)",
+    )
+    info.add_argument("--seed", type=int, default=0, help="seed of the shuffle control and noise")
     info.set_defaults(handler=_weights_info)
     pre = wts_cmds.add_parser(
         "pretrain",
