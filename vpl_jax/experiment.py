@@ -200,11 +200,11 @@ _PAPER_REFS = tuple(float(a) for a in range(0, 180, 15))
 #: The demo: what it trades away is documented in docs/training.md ("The demo preset").
 _DEMO = {
     "grid": Grid(
-        reference_deg=(0.0, 45.0),
-        separation_deg=(1.0, 10.0),
+        reference_deg=(30.0,),
+        separation_deg=train.PAPER_SEPARATIONS,
         wavelength_px=(20.0,),
         contrast=(0.5,),
-        noise_sd=(5.0,),
+        noise_sd=(10.0,),
     ),
     "train": TrainConfig(
         image_size=67,

@@ -31,7 +31,10 @@ def learning_curves(ds) -> plt.Figure:
     for test in ds.test.values:
         ax_acc.plot([], [], linestyle=styles[test], color="gray", label=f"test: {test}")
     ax_acc.set(
-        xscale="log", xlabel="iteration", ylabel="accuracy (mean p correct)", ylim=(0.45, 1.01)
+        xscale="log",
+        xlabel="iteration (0 drawn at 0.5)",
+        ylabel="accuracy (mean p correct)",
+        ylim=(0.45, 1.01),
     )
     ax_acc.axhline(0.5, color="k", lw=0.5)
     ax_acc.legend(fontsize=7, ncol=2)
