@@ -58,6 +58,7 @@ class PretrainConfig:
     Attributes:
         seed: the one seed everything random derives from.
         ica_patches: number of 11 x 11 patches for FastICA.
+        ica_max_iter: FastICA iteration cap.
         crop_size: side of the contrastive crops in pixels (>= 67, the stack's minimum input).
         batch_size: photo regions per step (each gives two views, so 2 * batch_size crops).
         num_steps: contrastive training steps.
@@ -73,6 +74,7 @@ class PretrainConfig:
 
     seed: int = 0
     ica_patches: int = 60_000
+    ica_max_iter: int = 400
     crop_size: int = 99
     batch_size: int = 32
     num_steps: int = 1200
@@ -88,6 +90,7 @@ class PretrainConfig:
     def __post_init__(self):
         checks = {
             "ica_patches": self.ica_patches >= 1000,
+            "ica_max_iter": self.ica_max_iter >= 1,
             "crop_size": self.crop_size >= alexnet.min_input_size(ARCH),
             "batch_size": self.batch_size >= 2,
             "num_steps": self.num_steps >= 0,
@@ -99,6 +102,7 @@ class PretrainConfig:
         }
         allowed = {
             "ica_patches": ">= 1000",
+            "ica_max_iter": ">= 1",
             "crop_size": f">= {alexnet.min_input_size(ARCH)} px",
             "batch_size": ">= 2",
             "num_steps": ">= 0",
@@ -213,13 +217,14 @@ def ica_patches(key: jax.Array, stack: PhotoStack, n: int, size: int = 11) -> np
     return patches - patches.mean(axis=(1, 2), keepdims=True)
 
 
-def ica_filters(patches: np.ndarray, n_filters: int, seed: int) -> np.ndarray:
+def ica_filters(patches: np.ndarray, n_filters: int, seed: int, max_iter: int = 400) -> np.ndarray:
     """FastICA filters of mean-removed patches, zero-mean and scaled to norm sqrt(2).
 
     Args:
         patches: f[n, k, k] mean-removed patches.
         n_filters: number of independent components (96 for conv1).
         seed: FastICA's random state.
+        max_iter: FastICA iteration cap.
 
     Returns:
         f32[k, k, 1, n_filters], HWIO conv1 kernels, ordered by decreasing response variance.
@@ -228,7 +233,11 @@ def ica_filters(patches: np.ndarray, n_filters: int, seed: int) -> np.ndarray:
 
     n, k, _ = patches.shape
     ica = FastICA(
-        n_components=n_filters, whiten="unit-variance", random_state=seed, max_iter=400, tol=1e-4
+        n_components=n_filters,
+        whiten="unit-variance",
+        random_state=seed,
+        max_iter=max_iter,
+        tol=1e-4,
     )
     ica.fit(patches.reshape(n, k * k).astype(np.float64))
     filters = ica.components_ - ica.components_.mean(axis=1, keepdims=True)
@@ -394,7 +403,7 @@ def pretrain(
         conv1 = np.load(ica_path)
     else:
         patches = ica_patches(ica_key, stack, config.ica_patches)
-        conv1 = ica_filters(patches, ARCH.convs[0].out_channels, config.seed)
+        conv1 = ica_filters(patches, ARCH.convs[0].out_channels, config.seed, config.ica_max_iter)
         if ica_path is not None:
             ica_path.parent.mkdir(parents=True, exist_ok=True)
             np.save(ica_path, conv1)
