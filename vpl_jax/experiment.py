@@ -450,14 +450,15 @@ def _restore_tree(path: Path) -> dict:
         raise CheckpointError(
             f"checkpoint manifest {manifest} is unreadable ({err}); {hint}"
         ) from None
+    ckpt = _checkpointer()
     try:
-        ckpt = _checkpointer()
         tree = ckpt.restore(path.resolve())
-        ckpt.close()
     except Exception as err:  # orbax/tensorstore raise many types for damaged files
         raise CheckpointError(
             f"checkpoint {path} is corrupted or incomplete ({type(err).__name__}: {str(err)[:300]}); {hint}"
         ) from None
+    finally:
+        ckpt.close()
     tree = jax.tree.map(np.asarray, tree)
     if _tree_digest(tree) != expected:
         raise CheckpointError(f"checkpoint {path} does not match its sha256 manifest; {hint}")
