@@ -34,7 +34,7 @@ def learning_curves(ds) -> plt.Figure:
         xscale="log",
         xlabel="iteration (0 drawn at 0.5)",
         ylabel="accuracy (mean p correct)",
-        ylim=(0.45, 1.01),
+        ylim=(min(0.45, float(ds.accuracy.min()) - 0.02), 1.01),
     )
     ax_acc.axhline(0.5, color="k", lw=0.5)
     ax_acc.legend(fontsize=7, ncol=2)
