@@ -65,8 +65,11 @@ __all__ = [
 ]
 
 
-class CheckpointError(RuntimeError):
-    """A finished chunk's checkpoint cannot be read or fails its checksum."""
+class CheckpointError(ValueError):
+    """A finished chunk's checkpoint cannot be read or fails its checksum.
+
+    A ``ValueError`` (bad input: the run folder), so the command line reports it in one line.
+    """
 
 
 # --------------------------------------------------------------------------------------------
