@@ -88,35 +88,23 @@ class PretrainConfig:
     noise_sd: float = 5.0
 
     def __post_init__(self):
-        checks = {
-            "ica_patches": self.ica_patches >= 1000,
-            "ica_max_iter": self.ica_max_iter >= 1,
-            "crop_size": self.crop_size >= alexnet.min_input_size(ARCH),
-            "batch_size": self.batch_size >= 2,
-            "num_steps": self.num_steps >= 0,
-            "steps_per_call": self.steps_per_call >= 1,
-            "learning_rate": self.learning_rate > 0,
-            "temperature": self.temperature > 0,
-            "projection_dim": self.projection_dim >= 1,
-            "noise_sd": self.noise_sd >= 0,
-        }
-        allowed = {
-            "ica_patches": ">= 1000",
-            "ica_max_iter": ">= 1",
-            "crop_size": f">= {alexnet.min_input_size(ARCH)} px",
-            "batch_size": ">= 2",
-            "num_steps": ">= 0",
-            "steps_per_call": ">= 1",
-            "learning_rate": "> 0",
-            "temperature": "> 0",
-            "projection_dim": ">= 1",
-            "noise_sd": ">= 0",
-        }
-        for name, ok in checks.items():
+        def need(ok: bool, field: str, allowed: str):
             if not ok:
                 raise ValueError(
-                    f"PretrainConfig.{name} must be {allowed[name]}, got {getattr(self, name)!r}"
+                    f"PretrainConfig.{field} must be {allowed}, got {getattr(self, field)!r}"
                 )
+
+        min_size = alexnet.min_input_size(ARCH)
+        need(self.ica_patches >= 1000, "ica_patches", ">= 1000")
+        need(self.ica_max_iter >= 1, "ica_max_iter", ">= 1")
+        need(self.crop_size >= min_size, "crop_size", f">= {min_size} px")
+        need(self.batch_size >= 2, "batch_size", ">= 2")
+        need(self.num_steps >= 0, "num_steps", ">= 0")
+        need(self.steps_per_call >= 1, "steps_per_call", ">= 1")
+        need(self.learning_rate > 0, "learning_rate", "> 0")
+        need(self.temperature > 0, "temperature", "> 0")
+        need(self.projection_dim >= 1, "projection_dim", ">= 1")
+        need(self.noise_sd >= 0, "noise_sd", ">= 0")
         if self.checkpoint_every < 1 or self.checkpoint_every % self.steps_per_call:
             raise ValueError(
                 "PretrainConfig.checkpoint_every must be a positive multiple of steps_per_call "
