@@ -39,3 +39,16 @@ def test_weights_info_on_a_missing_file_is_a_clear_error(tmp_path, capsys):
     assert cli.main(["weights", "info", str(missing)]) == 2
     err = capsys.readouterr().err
     assert "nope.caffemodel" in err
+
+
+def test_run_with_an_unknown_preset_fails_before_compute(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["run", "--preset", "nope", "--weights", "random:0", "--out", str(out)]) == 2
+    assert "nope" in capsys.readouterr().err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_sweep_with_an_unknown_override_key_fails_before_compute(tmp_path, capsys):
+    args = ["sweep", "--preset", "smoke", "--weights", "random:0", "--out", str(tmp_path / "s")]
+    assert cli.main([*args, "--set", "no_such_field=1"]) == 2
+    assert "no_such_field" in capsys.readouterr().err
