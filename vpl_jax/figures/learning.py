@@ -1,4 +1,4 @@
-"""Figures: one function per figure, each taking results and returning a matplotlib Figure."""
+"""Learning curves of any run: accuracy per test and layer change against the iteration."""
 
 from __future__ import annotations
 
