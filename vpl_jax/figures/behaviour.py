@@ -1,0 +1,211 @@
+"""Figure 2 of the paper: behaviour of networks grouped by training separation.
+
+Panels (`figure_2`): A, accuracy against iteration per training separation for the trained test
+and the four transfer tests (top row), with the iteration-1 accuracy and the transfer index below;
+B, final transfer accuracy against training separation (mean +- SD) with the Fig. 2B regression;
+C, the train x test separation matrices of each transfer test. Computations are those of
+`vpl_jax.analysis.behaviour`; a panel whose data the run lacks says so instead of failing.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from vpl_jax.analysis import behaviour  # noqa: E402
+
+__all__ = ["figure_2"]
+
+
+def _unavailable(ax, what: str) -> None:
+    ax.text(
+        0.5,
+        0.5,
+        f"{what}:\nnot available in this run",
+        ha="center",
+        va="center",
+        transform=ax.transAxes,
+        fontsize=9,
+        color="0.3",
+    )
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _x_iterations(ds) -> np.ndarray:
+    its = ds.iteration.values.astype(float)
+    return np.where(its == 0, 0.5, its)
+
+
+def _sep_colors(seps):
+    return dict(zip(seps, plt.cm.viridis(np.linspace(0.0, 0.85, len(seps))), strict=True))
+
+
+def _fmt_p(p: float) -> str:
+    if p == 0.0:
+        return "<1e-300"  # below double precision (the paper prints "p = 0.0")
+    return f"{p:.1e}" if p < 1e-3 else f"{p:.3f}"
+
+
+def _regression_label(row) -> str:
+    if not row.testable:
+        return "not testable"
+    return f"b={row.beta:+.3f}, p={_fmt_p(row.p)}, R2={row.r2_term:.2f}"
+
+
+def _panel_a(ds, axes_acc, axes_low) -> None:
+    tests = [str(t) for t in ds.test.values]
+    x = _x_iterations(ds)
+    curves = behaviour.accuracy_curves(ds)
+    seps = [float(s) for s in curves.separation.values]
+    colors = _sep_colors(seps)
+    for ax, test in zip(axes_acc, tests, strict=False):
+        for sep in seps:
+            m = curves["mean"].sel(separation=sep, test=test).values
+            s = curves["sd"].sel(separation=sep, test=test).values
+            ax.plot(x, m, color=colors[sep], label=f"{sep:g} deg")
+            ax.fill_between(x, m - s, m + s, color=colors[sep], alpha=0.15, lw=0)
+        ax.axhline(0.5, color="k", lw=0.5)
+        ax.set(
+            xscale="log",
+            title=f"A  {test}",
+            xlabel="iteration (0 drawn at 0.5)",
+            ylabel="accuracy (p correct)",
+        )
+    axes_acc[0].legend(title="training sep.", fontsize=7, title_fontsize=7)
+    for ax in axes_acc[len(tests) :]:
+        ax.set_visible(False)
+    # bottom-left: iteration-1 accuracy against training separation
+    ax0 = axes_low[0]
+    if 1 in [int(i) for i in ds.iteration.values]:
+        init = behaviour.initial_accuracy(ds)
+        for test in tests:
+            ax0.errorbar(
+                seps,
+                init["mean"].sel(test=test).values,
+                yerr=init["sd"].sel(test=test).values,
+                marker="o",
+                ms=3,
+                capsize=2,
+                label=test,
+            )
+        ax0.set(
+            xscale="log",
+            xlabel="training separation (deg)",
+            ylabel="accuracy at iteration 1",
+            title="A  initial accuracy",
+        )
+        ax0.legend(fontsize=7)
+    else:
+        _unavailable(ax0, "iteration-1 accuracy")
+    transfer = [t for t in behaviour.TRANSFER_TESTS if t in tests]
+    if "trained" not in tests or not transfer:
+        for ax in axes_low[1:]:
+            _unavailable(ax, "transfer index")
+        return
+    ti = behaviour.transfer_index_curves(ds, tests=transfer)
+    for ax, test in zip(axes_low[1:], transfer, strict=False):
+        for sep in seps:
+            m = ti["mean"].sel(separation=sep, test=test).values
+            s = ti["sd"].sel(separation=sep, test=test).values
+            ax.plot(x, m, color=colors[sep])
+            ax.fill_between(x, m - s, m + s, color=colors[sep], alpha=0.15, lw=0)
+        ax.axhline(1.0, color="k", lw=0.5)
+        ax.set(
+            xscale="log",
+            xlabel="iteration (0 drawn at 0.5)",
+            ylabel="transfer index (acc / acc trained)",
+            title=f"A  transfer index {test}",
+        )
+
+
+def _panel_b(ds, ax) -> None:
+    tests = [t for t in behaviour.TRANSFER_TESTS if t in [str(v) for v in ds.test.values]]
+    if not tests:
+        _unavailable(ax, "B final transfer accuracy")
+        return
+    fin = behaviour.final_transfer_accuracy(ds, tests=tests)
+    table = behaviour.final_transfer_regression(ds, tests=tests).set_index("test")
+    seps = fin.separation.values.astype(float)
+    for test in tests:
+        ax.errorbar(
+            seps,
+            fin["mean"].sel(test=test).values,
+            yerr=fin["sd"].sel(test=test).values,
+            marker="o",
+            ms=3,
+            capsize=2,
+            label=f"{test}: {_regression_label(table.loc[test])}",
+        )
+    ax.set(
+        xscale="log",
+        xlabel="training separation (deg)",
+        ylabel="final accuracy (p correct)",
+        title="B  final transfer accuracy (mean +- SD)",
+    )
+    ax.legend(fontsize=6, title="acc ~ ln(sep)", title_fontsize=6, loc="best", framealpha=0.6)
+
+
+def _panel_c(ds, axes, fig) -> None:
+    have_tests = [str(v) for v in ds.test.values]
+    tests = [t for t in behaviour.TRANSFER_TESTS if t in have_tests]
+    if "separation_accuracy" not in ds.data_vars or "test_separation" not in ds.dims or not tests:
+        for ax in axes:
+            _unavailable(ax, "C train x test separation matrices")
+        return
+    mats = behaviour.separation_matrices(ds)["mean"]
+    table = behaviour.separation_regression(ds, tests=tests)
+    vals = mats.sel(test=tests).values
+    finite = vals[np.isfinite(vals)]
+    vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.5, 1.0)
+    train_seps = mats.separation.values.astype(float)
+    test_seps = mats.test_separation.values.astype(float)
+    image = None
+    for ax, test in zip(axes, tests, strict=False):
+        image = ax.imshow(
+            mats.sel(test=test).values, vmin=vmin, vmax=vmax, cmap="magma", origin="upper"
+        )
+        ax.set_xticks(range(test_seps.size), [f"{s:g}" for s in test_seps], fontsize=7)
+        ax.set_yticks(range(train_seps.size), [f"{s:g}" for s in train_seps], fontsize=7)
+        ax.set(xlabel="test separation (deg)", ylabel="training separation (deg)")
+        rows = table[table.test == test].set_index("term")
+        lines = [f"C  {test}"]
+        for term, short in (("log_test_sep", "test"), ("log_train_sep", "train")):
+            lines.append(f"{short}: {_regression_label(rows.loc[term])}")
+        ax.set_title("\n".join(lines), fontsize=7)
+    for ax in axes[len(tests) :]:
+        ax.set_visible(False)
+    if image is not None:
+        fig.colorbar(image, ax=list(axes), shrink=0.8, label="final accuracy (p correct)")
+
+
+def figure_2(ds) -> plt.Figure:
+    """The paper's Fig. 2 from a results Dataset (`vpl_jax.experiment.results_dataset`).
+
+    Args:
+        ds: results Dataset of a run (any grid; panels lacking data say so).
+
+    Returns:
+        A matplotlib Figure (3 rows x 5 columns of panels).
+
+    Raises:
+        ValueError: ``ds`` is not a results Dataset (no ``accuracy``/``separation_deg``).
+    """
+    behaviour._check_dataset(ds, ["accuracy", "separation_deg"])
+    fig = plt.figure(figsize=(19, 12))
+    grid = fig.add_gridspec(3, 5, hspace=0.55, wspace=0.35)
+    axes_acc = [fig.add_subplot(grid[0, j]) for j in range(5)]
+    axes_low = [fig.add_subplot(grid[1, j]) for j in range(5)]
+    ax_b = fig.add_subplot(grid[2, 0])
+    axes_c = [fig.add_subplot(grid[2, j]) for j in range(1, 5)]
+    _panel_a(ds, axes_acc, axes_low)
+    _panel_b(ds, ax_b)
+    _panel_c(ds, axes_c, fig)
+    title = f"Fig. 2, behaviour: {ds.sizes['condition']} networks ({ds.attrs.get('preset', '')})"
+    if int(ds.attrs.get("weights_random", 0)):
+        title += ", RANDOM weights (not pretrained)"
+    fig.suptitle(title)
+    return fig

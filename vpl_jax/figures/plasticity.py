@@ -1,0 +1,168 @@
+"""Figure 3 of the paper: layer change against training separation.
+
+Panels (`figure_3`): A, ``d_rel1`` trajectories of each layer (log-log) per training separation;
+B, the peak speed iteration (PSI) against separation for layers 1-5; C, the final ``d_rel1``
+against separation per layer; D, the final ``d_rel1`` relative to the same stimulus trained at
+10 deg. Computations are those of `vpl_jax.analysis.plasticity` (the PSI definition is in its
+module docstring); a panel whose data the run lacks says so instead of failing.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from vpl_jax.analysis import plasticity  # noqa: E402
+from vpl_jax.analysis.behaviour import _check_dataset  # noqa: E402
+from vpl_jax.figures.behaviour import _fmt_p, _sep_colors, _unavailable  # noqa: E402
+
+__all__ = ["figure_3"]
+
+
+def _layer_colors(layers):
+    return dict(zip(layers, plt.cm.plasma(np.linspace(0.0, 0.85, len(layers))), strict=True))
+
+
+def _grouped_by_sep(da, ds):
+    from vpl_jax.analysis.behaviour import _grouped
+
+    return _grouped(da, ds)
+
+
+def _panel_a(ds, axes) -> None:
+    layers = [str(x) for x in ds.layer.values]
+    curves = plasticity.change_curves(ds)
+    seps = [float(s) for s in curves.separation.values]
+    colors = _sep_colors(seps)
+    its = ds.iteration.values.astype(float)
+    keep = its > 0  # d_rel1 = 0 at iteration 0 has no place on a log axis
+    for ax, layer in zip(axes, layers, strict=False):
+        for sep in seps:
+            m = curves["mean"].sel(separation=sep, layer=layer).values[keep]
+            m = np.where(m > 0, m, np.nan)
+            ax.plot(its[keep], m, color=colors[sep], label=f"{sep:g} deg")
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlabel="iteration",
+            ylabel="d_rel1 (relative L1 change)",
+            title=f"A  layer {layers.index(layer) + 1} ({layer})",
+        )
+    axes[0].legend(title="training sep.", fontsize=7, title_fontsize=7)
+    for ax in axes[len(layers) :]:
+        ax.set_visible(False)
+
+
+def _errorbars(ax, stats, layers, colors, *, positive: bool = False) -> None:
+    seps = stats.separation.values.astype(float)
+    for layer in layers:
+        m = stats["mean"].sel(layer=layer).values
+        s = stats["sd"].sel(layer=layer).values
+        if positive:
+            m = np.where(m > 0, m, np.nan)
+        style = "--" if layer == "readout" else "-"
+        ax.errorbar(
+            seps, m, yerr=s, color=colors[layer], ls=style, marker="o", ms=3, capsize=2, label=layer
+        )
+
+
+def _title_with(model_rows, head: str) -> str:
+    rows = model_rows.set_index("term")
+    if not rows.testable.all():
+        return f"{head}\n(regression not testable: {rows.reason.iloc[0]})"
+    parts = [f"{t}: b={rows.loc[t, 'beta']:+.3g}, p={_fmt_p(rows.loc[t, 'p'])}" for t in rows.index]
+    return head + "\n" + "; ".join(parts)
+
+
+def _panel_b(ds, ax, colors) -> None:
+    layers = [x for x in plasticity.CONV_LAYERS if x in [str(v) for v in ds.layer.values]]
+    if not layers or ds.sizes["iteration"] < 2:
+        _unavailable(ax, "B peak speed iteration")
+        return
+    psi = plasticity.peak_speed_iteration(ds, layers=layers)
+    _errorbars(ax, _grouped_by_sep(psi, ds), layers, colors)
+    ax.set(
+        xscale="log",
+        xlabel="training separation (deg)",
+        ylabel="peak speed iteration (iterations)",
+    )
+    table = plasticity.psi_regressions(ds, layers=layers)
+    ax.set_title(
+        _title_with(table[table.model == "main_effects"], "B  PSI ~ ln(sep) + layer"), fontsize=7
+    )
+    ax.legend(fontsize=7)
+
+
+def _panel_c(ds, ax, colors) -> None:
+    layers = [str(x) for x in ds.layer.values]
+    fin = plasticity.final_change(ds)
+    _errorbars(ax, _grouped_by_sep(fin, ds), layers, colors, positive=True)
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="training separation (deg)",
+        ylabel="final d_rel1 (relative L1 change)",
+    )
+    conv = [x for x in plasticity.CONV_LAYERS if x in layers]
+    head = "C  ln(d_rel1) ~ ln(sep) + layer"
+    if conv:
+        table = plasticity.final_change_regressions(ds, layers=conv)
+        ax.set_title(_title_with(table[table.model == "log_main_effects"], head), fontsize=7)
+    else:
+        ax.set_title(head, fontsize=7)
+    ax.legend(fontsize=7)
+
+
+def _panel_d(ds, ax, colors) -> None:
+    ratio = plasticity.ratio_to_separation(ds)
+    if not ratio.attrs["testable"]:
+        _unavailable(ax, f"D ratio to 10 deg ({ratio.attrs['reason']})")
+        return
+    layers = [str(x) for x in ds.layer.values]
+    _errorbars(ax, _grouped_by_sep(ratio, ds), layers, colors, positive=True)
+    ax.axhline(1.0, color="k", lw=0.5)
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="training separation (deg)",
+        ylabel="d_rel1 / d_rel1 at 10 deg",
+        title="D  change relative to the 10 deg condition",
+    )
+    ax.legend(fontsize=7)
+
+
+def figure_3(ds) -> plt.Figure:
+    """The paper's Fig. 3 from a results Dataset (`vpl_jax.experiment.results_dataset`).
+
+    Args:
+        ds: results Dataset of a run (any grid; panels lacking data say so).
+
+    Returns:
+        A matplotlib Figure: A in the top row (one panel per layer), B, C, D below.
+
+    Raises:
+        ValueError: ``ds`` is not a results Dataset (no ``layer_change``/``separation_deg``).
+    """
+    _check_dataset(ds, ["layer_change", "separation_deg"])
+    layers = [str(x) for x in ds.layer.values]
+    n_cols = max(6, len(layers))
+    fig = plt.figure(figsize=(3.2 * n_cols, 8.5))
+    grid = fig.add_gridspec(2, n_cols, hspace=0.5, wspace=0.6)
+    axes_a = [fig.add_subplot(grid[0, j]) for j in range(n_cols)]
+    third = n_cols // 3
+    ax_b = fig.add_subplot(grid[1, :third])
+    ax_c = fig.add_subplot(grid[1, third : 2 * third])
+    ax_d = fig.add_subplot(grid[1, 2 * third :])
+    colors = _layer_colors(layers)
+    _panel_a(ds, axes_a)
+    _panel_b(ds, ax_b, colors)
+    _panel_c(ds, ax_c, colors)
+    _panel_d(ds, ax_d, colors)
+    title = f"Fig. 3, layer change: {ds.sizes['condition']} networks ({ds.attrs.get('preset', '')})"
+    if int(ds.attrs.get("weights_random", 0)):
+        title += ", RANDOM weights (not pretrained)"
+    fig.suptitle(title)
+    return fig
