@@ -146,7 +146,13 @@ def _panel_b(ds, ax) -> None:
         ylabel="final accuracy (p correct)",
         title="B  final transfer accuracy (mean +- SD)",
     )
-    ax.legend(fontsize=6, title="acc ~ ln(sep)", title_fontsize=6, loc="best", framealpha=0.6)
+    ax.legend(
+        fontsize=6,
+        title="regression acc ~ ln(training sep.)",
+        title_fontsize=6,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.22),
+    )
 
 
 def _panel_c(ds, axes, fig) -> None:
