@@ -22,7 +22,7 @@ The recipe has two stages, chosen from what is known to make early visual layers
 Everything random comes from one seed: the photo crops for ICA, the initial params, and each
 training step's key ``fold_in(key, step)``, so a resumed run equals an uninterrupted one.
 Crops are cut and augmented inside the compiled step (bilinear sampling of the packed photos):
-no host round trip per step.
+no data transfer per step, and losses are read back every ``steps_per_call`` steps.
 
 Units: photos are grey on the 0-255 scale; network inputs are ``contrast * (crop - mean) + noise``
 as in the VPL model (``vpl_jax.stimuli``), so the weights see the regime they will be used in.
@@ -62,7 +62,7 @@ class PretrainConfig:
         crop_size: side of the contrastive crops in pixels (>= 67, the stack's minimum input).
         batch_size: photo regions per step (each gives two views, so 2 * batch_size crops).
         num_steps: contrastive training steps.
-        steps_per_call: steps fused into one compiled ``lax.scan`` call (also the log interval).
+        steps_per_call: steps between loss read-backs and progress updates (the log interval).
         checkpoint_every: steps between checkpoints (a multiple of ``steps_per_call``).
         learning_rate: Adam step size.
         temperature: NT-Xent temperature (> 0).
@@ -141,7 +141,9 @@ def _sample_region(key, stack: PhotoStack, crop_size: int, max_scale: float, max
     return photo, row, col
 
 
-def _view(key, stack: PhotoStack, photo, row, col, angle, flip, config: PretrainConfig) -> jax.Array:
+def _view(
+    key, stack: PhotoStack, photo, row, col, angle, flip, config: PretrainConfig
+) -> jax.Array:
     """One augmented view (crop_size, crop_size) of a region, in network units.
 
     ``angle`` (radians) and ``flip`` (+-1) belong to the region, so both views of a region share
@@ -328,16 +330,13 @@ def init_state(key, conv1_filters: np.ndarray, config: PretrainConfig) -> Pretra
 
 
 @functools.partial(jax.jit, static_argnames=("config",))
-def train_steps(
+def train_step(
     state: PretrainState, key: jax.Array, stack: PhotoStack, config: PretrainConfig
 ) -> tuple[PretrainState, jax.Array]:
-    """``config.steps_per_call`` contrastive steps in one compiled ``lax.scan``.
-
-    The key of step ``s`` is ``fold_in(key, s)``, so results do not depend on how the run is cut
-    into calls or resumed.
+    """One contrastive step (compiled); its views come from ``fold_in(key, state.step)``.
 
     Returns:
-        The new state and the loss of each step, f32[steps_per_call].
+        The new state and the step's loss (f32 scalar).
     """
     optimizer = _optimizer(config)
 
@@ -345,16 +344,32 @@ def train_steps(
         z = embed(trainable["params"], trainable["head"], views)
         return nt_xent(z, config.temperature)
 
-    def step(state, _):
-        views = sample_views(jax.random.fold_in(key, state.step), stack, config)
-        trainable = {"params": state.params, "head": state.head}
-        loss, grads = jax.value_and_grad(loss_fn)(trainable, views)
-        updates, opt_state = optimizer.update(grads, state.opt_state, trainable)
-        trainable = optax.apply_updates(trainable, updates)
-        new = PretrainState(trainable["params"], trainable["head"], opt_state, state.step + 1)
-        return new, loss
+    views = sample_views(jax.random.fold_in(key, state.step), stack, config)
+    trainable = {"params": state.params, "head": state.head}
+    loss, grads = jax.value_and_grad(loss_fn)(trainable, views)
+    updates, opt_state = optimizer.update(grads, state.opt_state, trainable)
+    trainable = optax.apply_updates(trainable, updates)
+    return PretrainState(trainable["params"], trainable["head"], opt_state, state.step + 1), loss
 
-    return jax.lax.scan(step, state, None, length=config.steps_per_call)
+
+def train_steps(
+    state: PretrainState, key: jax.Array, stack: PhotoStack, config: PretrainConfig
+) -> tuple[PretrainState, jax.Array]:
+    """``config.steps_per_call`` calls of the compiled `train_step`; losses read back once.
+
+    A host loop, not ``lax.scan``: XLA:CPU runs the backward convolutions ~20x slower inside a
+    loop body (measured here: 9.5 s vs 0.40 s per step; docs/training.md has the same finding for
+    VPL training). The key of step ``s`` is ``fold_in(key, s)``, so results do not depend on how
+    the run is cut into calls or resumed.
+
+    Returns:
+        The new state and the loss of each step, f32[steps_per_call].
+    """
+    losses = []
+    for _ in range(config.steps_per_call):
+        state, loss = train_step(state, key, stack, config)
+        losses.append(loss)
+    return state, jnp.stack(losses)
 
 
 # ----------------------------------------------------------------------------- the recipe
@@ -396,10 +411,12 @@ def pretrain(
 
     from tqdm.auto import tqdm
 
-    margin = config.scale_range[1] * ((config.crop_size - 1) / 2 + config.shift_fraction * config.crop_size)
+    margin = config.scale_range[1] * (
+        (config.crop_size - 1) / 2 + config.shift_fraction * config.crop_size
+    )
     need = 2 * math.ceil(margin * math.sqrt(2.0) + 1.0) + 2
     for i, photo in enumerate(photos):
-        if min(np.shape(photo)) < need:
+        if np.ndim(photo) == 2 and min(np.shape(photo)) < need:
             raise ValueError(
                 f"photos[{i}] is {np.shape(photo)} px; with crop_size={config.crop_size}, "
                 f"scale_range max {config.scale_range[1]} and shift_fraction={config.shift_fraction} "

@@ -33,7 +33,7 @@ def test_presets():
     assert len(tuning.grid) == 60
     assert tuning.grid.noise_sd == (15.0,) and tuning.grid.contrast == (0.2,)
     assert tuning.grid.wavelength_px == (10.0,)
-    for name in ("demo", "smoke"):
+    for name in ("demo", "smoke", "cpu-exp1"):
         config = experiment.preset(name)
         assert experiment.RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
     table = exp1.grid.table()

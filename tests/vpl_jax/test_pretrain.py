@@ -157,6 +157,11 @@ def test_bad_config_is_rejected(field, value, match):
         dataclasses.replace(TINY, **{field: value})
 
 
+def test_photos_must_be_large_enough_for_every_view():
+    with pytest.raises(ValueError, match=r"photos\[1\] is \(100, 100\) px.*>= 152 px"):
+        pretrain.pretrain(TINY, [np.zeros((200, 200)), np.zeros((100, 100))], progress=False)
+
+
 def test_photos_must_be_grey():
     with pytest.raises(ValueError, match=r"images\[0\] must be 2-D"):
         pretrain.pretrain(TINY, [np.zeros((100, 100, 3))], progress=False)
