@@ -347,7 +347,11 @@ def test_tuning_width_detects_narrowing_and_matches_statsmodels():
         narrow.summary["preferred"] & (narrow.summary["offset_deg"].abs() < 5)
     ].any()
     assert narrow.summary["mean_trained"].iloc[50] == pytest.approx(1.0)
+    by = {r["item"]: r for r in ph.headline_results(df, curves=_curves(df, 0, 0.0))}
+    assert by["9b"]["verdict"] == "reproduced" and by["6a"]["verdict"] == "not testable"
     curves = _curves(df, 1, baseline_trained=0.3)
+    by = {r["item"]: r for r in ph.headline_results(df, curves=curves)}
+    assert by["9b"]["verdict"] == "not reproduced"
     null = ph.tuning_width(df, curves, "conv5", 1.0)
     assert null.p > 0.01 and not null.summary["significant"].any()
     # direct statsmodels on the same aligned values
