@@ -12,10 +12,49 @@ import sys
 from pathlib import Path
 
 
+def _analysis_options(args: argparse.Namespace):
+    from vpl_jax import report
+
+    return report.AnalysisOptions(
+        tuning=not args.no_tuning,
+        num_orientations=args.num_orientations,
+        num_noise=args.num_noise,
+        seed=args.seed,
+    )
+
+
 def _run(args: argparse.Namespace) -> int:
     from vpl_jax import experiment
 
-    return experiment.main_run(args.preset, args.weights, args.out, args.set, not args.quiet)
+    options = None if args.no_analysis else _analysis_options(args)
+    return experiment.main_run(
+        args.preset, args.weights, args.out, args.set, not args.quiet, analysis=options
+    )
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from vpl_jax import report
+
+    path = report.analyze(
+        args.run_dir, out_dir=args.out, options=_analysis_options(args), progress=not args.quiet
+    )
+    print(f"wrote {path} (and the figures next to it)")
+    return 0
+
+
+def _add_analysis_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-tuning",
+        action="store_true",
+        help="skip the tuning curves (Figs. 4, 6-10): behaviour and layer change only",
+    )
+    parser.add_argument(
+        "--num-orientations", type=int, default=100, help="tuning orientations (paper: 100)"
+    )
+    parser.add_argument(
+        "--num-noise", type=int, default=50, help="noise samples per orientation (paper: 50)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the tuning noise")
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -124,7 +163,20 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="the main job: train the siamese AlexNet VPL model on a preset and summarise it"
     )
     _add_run_arguments(run, "demo", "runs/demo")
+    _add_analysis_arguments(run)
+    run.add_argument(
+        "--no-analysis", action="store_true", help="skip the analysis report at the end"
+    )
     run.set_defaults(handler=_run)
+    analyze = commands.add_parser(
+        "analyze",
+        help="figures and a report (report.md) of a finished run: what reproduced, what did not",
+    )
+    analyze.add_argument("run_dir", help="a finished run folder (vpl-jax run / sweep)")
+    analyze.add_argument("--out", default=None, help="output folder (default RUN_DIR/analysis)")
+    analyze.add_argument("--quiet", action="store_true", help="no progress messages")
+    _add_analysis_arguments(analyze)
+    analyze.set_defaults(handler=_analyze)
     sweep = commands.add_parser("sweep", help="train any grid of conditions (resumable, chunked)")
     _add_run_arguments(sweep, "paper-tuning", "runs/sweep")
     sweep.set_defaults(handler=_sweep)

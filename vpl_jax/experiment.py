@@ -747,13 +747,27 @@ def _config_from_cli(preset_name: str, overrides: Sequence[str]) -> RunConfig:
     return apply_overrides(preset(preset_name), list(overrides or ()))
 
 
-def main_run(preset: str, weights: str, out: str, overrides: list[str], progress: bool) -> int:
+def main_run(
+    preset: str,
+    weights: str,
+    out: str,
+    overrides: list[str],
+    progress: bool,
+    analysis=None,
+) -> int:
     """CLI entry of ``vpl-jax run``: build the config (preset + ``--set`` overrides), run, print
-    the summary. Bad input raises ``ValueError`` before any compute; returns 0 on success."""
+    the summary, then write the analysis report (`vpl_jax.report.analyze` with ``analysis``, a
+    `vpl_jax.report.AnalysisOptions`; ``None`` skips it). Bad input raises ``ValueError`` before
+    any compute; returns 0 on success."""
     config = _config_from_cli(preset, overrides)
     ds = run(config, out_dir=out, weights=weights, progress=progress)
     print(summary_table(ds))
     print(f"results, config, summary and learning_curves.png in {out}")
+    if analysis is not None:
+        from vpl_jax import report
+
+        path = report.analyze(out, options=analysis, progress=progress)
+        print(f"analysis report: {path}")
     return 0
 
 

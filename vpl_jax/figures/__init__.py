@@ -1,9 +1,33 @@
-"""Figures: one function per figure, each taking results (and params or tuning data where needed)
-and returning a matplotlib Figure with labelled axes, units and legends.
+"""Figures: one function per figure, each taking results (and tuning data where needed) and
+returning a matplotlib Figure with labelled axes, units and legends.
 
-* `learning_curves` — accuracy and layer change of any run (`vpl_jax.figures.learning`).
+Seed 000 (Wenliang & Seitz 2018), Experiment 1:
+
+* `figure_2` -- behaviour: accuracy, transfer index, final transfer, 5 x 5 separation matrices
+  (`vpl_jax.figures.behaviour`; takes the results Dataset).
+* `figure_3` -- layer change: trajectories, peak-speed iteration, final change, ratio to 10 deg
+  (`vpl_jax.figures.plasticity`; results Dataset).
+* `figure_4` -- linear Fisher information vs test orientation, trained vs naive
+  (`vpl_jax.figures.fisher`; tuning records).
+* `figure_6` ... `figure_10` -- the electrophysiology comparisons (Schoups, Ghose, Raiguel,
+  Yang & Maunsell) and initial sensitivity vs learning (`vpl_jax.figures.physiology`; the unit
+  table of `vpl_jax.analysis.tuning`).
+
+Any run: `learning_curves` (`vpl_jax.figures.learning`).
 """
 
+from vpl_jax.figures.behaviour import figure_2
 from vpl_jax.figures.learning import learning_curves
+from vpl_jax.figures.physiology import figure_6, figure_7, figure_8, figure_9, figure_10
+from vpl_jax.figures.plasticity import figure_3
 
-__all__ = ["learning_curves"]
+__all__ = [
+    "figure_2",
+    "figure_3",
+    "figure_6",
+    "figure_7",
+    "figure_8",
+    "figure_9",
+    "figure_10",
+    "learning_curves",
+]

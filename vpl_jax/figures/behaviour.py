@@ -56,10 +56,10 @@ def _regression_label(row) -> str:
     return f"b={row.beta:+.3f}, p={_fmt_p(row.p)}, R2={row.r2_term:.2f}"
 
 
-def _panel_a(ds, axes_acc, axes_low) -> None:
+def _panel_a(ds, axes_acc, axes_low, acc_var: str) -> None:
     tests = [str(t) for t in ds.test.values]
     x = _x_iterations(ds)
-    curves = behaviour.accuracy_curves(ds)
+    curves = behaviour.accuracy_curves(ds, variable=acc_var)
     seps = [float(s) for s in curves.separation.values]
     colors = _sep_colors(seps)
     for ax, test in zip(axes_acc, tests, strict=False):
@@ -81,7 +81,7 @@ def _panel_a(ds, axes_acc, axes_low) -> None:
     # bottom-left: iteration-1 accuracy against training separation
     ax0 = axes_low[0]
     if 1 in [int(i) for i in ds.iteration.values]:
-        init = behaviour.initial_accuracy(ds)
+        init = behaviour.initial_accuracy(ds, variable=acc_var)
         for test in tests:
             ax0.errorbar(
                 seps,
@@ -106,7 +106,7 @@ def _panel_a(ds, axes_acc, axes_low) -> None:
         for ax in axes_low[1:]:
             _unavailable(ax, "transfer index")
         return
-    ti = behaviour.transfer_index_curves(ds, tests=transfer)
+    ti = behaviour.transfer_index_curves(ds, variable=acc_var, tests=transfer)
     for ax, test in zip(axes_low[1:], transfer, strict=False):
         for sep in seps:
             m = ti["mean"].sel(separation=sep, test=test).values
@@ -122,13 +122,13 @@ def _panel_a(ds, axes_acc, axes_low) -> None:
         )
 
 
-def _panel_b(ds, ax) -> None:
+def _panel_b(ds, ax, acc_var: str) -> None:
     tests = [t for t in behaviour.TRANSFER_TESTS if t in [str(v) for v in ds.test.values]]
     if not tests:
         _unavailable(ax, "B final transfer accuracy")
         return
-    fin = behaviour.final_transfer_accuracy(ds, tests=tests)
-    table = behaviour.final_transfer_regression(ds, tests=tests).set_index("test")
+    fin = behaviour.final_transfer_accuracy(ds, variable=acc_var, tests=tests)
+    table = behaviour.final_transfer_regression(ds, variable=acc_var, tests=tests).set_index("test")
     seps = fin.separation.values.astype(float)
     for test in tests:
         ax.errorbar(
@@ -155,15 +155,15 @@ def _panel_b(ds, ax) -> None:
     )
 
 
-def _panel_c(ds, axes, fig) -> None:
+def _panel_c(ds, axes, fig, sep_var: str) -> None:
     have_tests = [str(v) for v in ds.test.values]
     tests = [t for t in behaviour.TRANSFER_TESTS if t in have_tests]
-    if "separation_accuracy" not in ds.data_vars or "test_separation" not in ds.dims or not tests:
+    if sep_var not in ds.data_vars or "test_separation" not in ds.dims or not tests:
         for ax in axes:
             _unavailable(ax, "C train x test separation matrices")
         return
-    mats = behaviour.separation_matrices(ds)["mean"]
-    table = behaviour.separation_regression(ds, tests=tests)
+    mats = behaviour.separation_matrices(ds, variable=sep_var)["mean"]
+    table = behaviour.separation_regression(ds, variable=sep_var, tests=tests)
     vals = mats.sel(test=tests).values
     finite = vals[np.isfinite(vals)]
     vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.5, 1.0)
@@ -188,11 +188,13 @@ def _panel_c(ds, axes, fig) -> None:
         fig.colorbar(image, ax=list(axes), shrink=0.8, label="final accuracy (p correct)")
 
 
-def figure_2(ds) -> plt.Figure:
+def figure_2(ds, *, symmetric: bool = True) -> plt.Figure:
     """The paper's Fig. 2 from a results Dataset (`vpl_jax.experiment.results_dataset`).
 
     Args:
         ds: results Dataset of a run (any grid; panels lacking data say so).
+        symmetric: plot the per-fold symmetrised accuracy ``max(m, 1 - m)`` of the paper's
+            code (``accuracy_sym``; spec 4.1), else the plain mean p(correct) (``accuracy``).
 
     Returns:
         A matplotlib Figure (3 rows x 5 columns of panels).
@@ -200,16 +202,18 @@ def figure_2(ds) -> plt.Figure:
     Raises:
         ValueError: ``ds`` is not a results Dataset (no ``accuracy``/``separation_deg``).
     """
-    behaviour._check_dataset(ds, ["accuracy", "separation_deg"])
+    behaviour._check_dataset(ds, ["accuracy_sym" if symmetric else "accuracy", "separation_deg"])
     fig = plt.figure(figsize=(19, 12))
     grid = fig.add_gridspec(3, 5, hspace=0.55, wspace=0.35)
     axes_acc = [fig.add_subplot(grid[0, j]) for j in range(5)]
     axes_low = [fig.add_subplot(grid[1, j]) for j in range(5)]
     ax_b = fig.add_subplot(grid[2, 0])
     axes_c = [fig.add_subplot(grid[2, j]) for j in range(1, 5)]
-    _panel_a(ds, axes_acc, axes_low)
-    _panel_b(ds, ax_b)
-    _panel_c(ds, axes_c, fig)
+    acc_var = "accuracy_sym" if symmetric else "accuracy"
+    sep_var = "separation_accuracy_sym" if symmetric else "separation_accuracy"
+    _panel_a(ds, axes_acc, axes_low, acc_var)
+    _panel_b(ds, ax_b, acc_var)
+    _panel_c(ds, axes_c, fig, sep_var)
     title = f"Fig. 2, behaviour: {ds.sizes['condition']} networks ({ds.attrs.get('preset', '')})"
     if int(ds.attrs.get("weights_random", 0)):
         title += ", RANDOM weights (not pretrained)"
