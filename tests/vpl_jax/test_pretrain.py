@@ -165,3 +165,30 @@ def test_photos_must_be_large_enough_for_every_view():
 def test_photos_must_be_grey():
     with pytest.raises(ValueError, match=r"images\[0\] must be 2-D"):
         pretrain.pretrain(TINY, [np.zeros((100, 100, 3))], progress=False)
+
+
+def test_bundled_default_weights_carry_their_recipe_and_meet_the_qualification_bar():
+    # The bundled file's own metadata (measured when it was made, docs/pretrain.md): conv1 and
+    # conv2 must be clearly more orientation-selective than random weights of the architecture.
+    from vpl_jax import weights
+
+    params, arch, info = weights.load_with_info("default")
+    assert arch == alexnet.CAFFE_ALEXNET
+    extra = info["extra"]
+    config = pretrain.PretrainConfig(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in extra["config"].items()}
+    )
+    assert (
+        pretrain.recipe_metadata(config, extra["photos"])["config_sha256"] == extra["config_sha256"]
+    )
+    assert len(extra["loss"]) == config.num_steps == extra["steps"]
+    rows = {
+        kind: {r["layer"]: r for r in extra["qualification"][kind]}
+        for kind in ("pretrained", "random")
+    }
+    for layer in ("conv1", "conv2"):
+        bundled, random = rows["pretrained"][layer], rows["random"][layer]
+        assert bundled["median_gosi"] > random["median_gosi"] + 0.2, layer
+        assert bundled["frac_selective"] > random["frac_selective"] + 0.15, layer
+    assert rows["pretrained"]["conv1"]["frac_gabor_r2"] >= 0.9
+    assert rows["random"]["conv1"]["frac_gabor_r2"] <= 0.1
