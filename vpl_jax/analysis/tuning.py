@@ -524,7 +524,7 @@ def _fisher_core(grad, cov, mean, ridge, threshold):
     use = mean >= threshold  # (..., O, C)
     m = use.astype(cov.dtype)
     c = cov.shape[-1]
-    eye = jnp.eye(c, dtype=cov.dtype)
+    eye = jnp.broadcast_to(jnp.eye(c, dtype=cov.dtype), cov.shape)
     # Excluded units: their rows/columns become ridge * identity and their gradient 0, so the
     # quadratic form equals the one of the included sub-population exactly.
     sigma = cov * m[..., :, None] * m[..., None, :] + ridge * eye
@@ -533,6 +533,32 @@ def _fisher_core(grad, cov, mean, ridge, threshold):
     z = jax.scipy.linalg.solve_triangular(chol, g[..., None], lower=True)[..., 0]
     n = jnp.sum(m, axis=-1)
     quad = jnp.sum(z * z, axis=-1)
+    return jnp.where(n > 0, quad / jnp.where(n > 0, n, 1.0), jnp.nan)
+
+
+def _fisher_from_samples(grad, samples, ridge, threshold):
+    """Eq. 6 at one orientation from the ``(N, C)`` samples, in the sample space (float32-safe).
+
+    With the centred, masked samples ``X`` (``N x C``) and the eigen-decomposition
+    ``X X^T / N = U diag(w) U^T``, the unit-space directions ``v_k = X^T u_k / sqrt(N w_k)``
+    give ``(X^T X / N + lambda I)^{-1} = sum_k v_k v_k^T / (w_k + lambda) + (I - V V^T) / lambda``.
+    The ridge term uses the explicit residual ``r = g - V V^T g``, so it is accurate to float32
+    round-off of ``g`` even where ``Sigma + lambda I`` has condition number ~1e8 (a Cholesky
+    factorisation of the ``C x C`` matrix in float32 loses the ridge directions there).
+    """
+    mu = jnp.mean(samples, axis=0)
+    m = (mu >= threshold).astype(samples.dtype)
+    n_samples = samples.shape[0]
+    x = (samples - mu[None, :]) * m[None, :]
+    g = grad * m
+    w, u = jnp.linalg.eigh(x @ x.T / n_samples)  # (N,), (N, N)
+    keep = w > 1e-6 * jnp.maximum(jnp.max(w), 1e-30)
+    scale = jnp.where(keep, jax.lax.rsqrt(jnp.where(keep, n_samples * w, 1.0)), 0.0)
+    v = (x.T @ u) * scale[None, :]  # (C, N) orthonormal columns where kept
+    p = v.T @ g
+    r = g - v @ p
+    quad = jnp.sum(p * p / (jnp.where(keep, w, 0.0) + ridge)) + jnp.sum(r * r) / ridge
+    n = jnp.sum(m)
     return jnp.where(n > 0, quad / jnp.where(n > 0, n, 1.0), jnp.nan)
 
 
@@ -675,7 +701,7 @@ def _record_one(params, reference, key, offsets, consts, make_input, arch, layer
             mu = jnp.mean(x, axis=0)
             d = x - mu[None, :]
             cov = jnp.einsum("nc,nd->cd", d, d) / x.shape[0]
-            fi = _fisher_core(grad[layer], cov, mu, ridge, threshold)
+            fi = _fisher_from_samples(grad[layer], x, ridge, threshold)
             stats[layer] = (mu, jnp.diagonal(cov), grad[layer], fi)
         return stats
 
