@@ -1,0 +1,109 @@
+"""Figure 4: population linear Fisher information against test orientation, trained vs naive."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from vpl_jax.analysis.tuning import FISHER_COLUMNS, TUNING_LAYERS  # noqa: E402
+
+NEAR_TO_DEG = 10.0
+"""Half-width of the window around TO where the paper tests the FI increase (Fig. 4 asterisks)."""
+
+
+def _mean_sem(frame):
+    """Mean and SEM over networks of FI curves: ``(orientations, mean, sem, n)``."""
+    curves = frame.pivot_table(
+        index="network_key", columns="orientation_rel_deg", values="fi", aggfunc="mean"
+    )
+    values = curves.to_numpy(np.float64)
+    n = np.sum(np.isfinite(values), axis=0)
+    mean = np.nanmean(values, axis=0)
+    sd = np.nanstd(values, axis=0, ddof=1) if values.shape[0] > 1 else np.zeros(values.shape[1])
+    sem = np.where(n > 1, sd / np.sqrt(np.maximum(n, 1)), 0.0)
+    return curves.columns.to_numpy(np.float64), mean, sem, values
+
+
+def figure_4(fisher, *, layers=TUNING_LAYERS, separations=None, alpha=0.01) -> plt.Figure:
+    """FI vs test orientation (relative to TO): panels layer x training separation.
+
+    Trained networks (black) vs the naive network (gray), mean +/- SEM over networks (the naive
+    network evaluated on each reference's grid counts once per reference). An asterisk marks a
+    significant increase of the mean FI within +/- 10 deg of TO (one-sided Mann-Whitney U,
+    trained > naive, ``p < alpha`` Bonferroni-corrected over the panels), as in the paper.
+    Panels without trained or naive data say "not available".
+
+    Args:
+        fisher: a ``vpl_jax.analysis.tuning.fisher_frame`` DataFrame (or several concatenated)
+            with columns ``network, layer, reference_deg, separation_deg, trained,
+            orientation_rel_deg, fi``.
+        layers: layers to plot, one row each (default the paper's five).
+        separations: training separations in degrees, one column each (default: those of the
+            trained rows).
+        alpha: significance level before the Bonferroni correction.
+
+    Returns:
+        The matplotlib Figure.
+
+    Raises:
+        ValueError: if ``fisher`` lacks a required column.
+    """
+    from scipy.stats import mannwhitneyu
+
+    missing = set(FISHER_COLUMNS) - set(fisher.columns)
+    if missing:
+        raise ValueError(f"fisher is not a fisher_frame (missing columns {sorted(missing)})")
+    df = fisher.copy()
+    df["network_key"] = list(zip(df["network"], df["reference_deg"], strict=True))
+    trained_rows = df[df["trained"].astype(bool)]
+    naive_rows = df[~df["trained"].astype(bool)]
+    if separations is None:
+        separations = sorted(np.unique(trained_rows["separation_deg"].dropna()))
+    separations = [float(s) for s in separations] or [np.nan]
+    layers = tuple(layers)
+    n_tests = max(1, len(layers) * len(separations))
+    fig, axes = plt.subplots(
+        len(layers),
+        len(separations),
+        figsize=(2.6 * len(separations) + 1, 2.0 * len(layers) + 0.8),
+        squeeze=False,
+        sharex=True,
+    )
+    for i, layer in enumerate(layers):
+        for j, sep in enumerate(separations):
+            ax = axes[i, j]
+            tr = trained_rows[
+                (trained_rows["layer"] == layer) & np.isclose(trained_rows["separation_deg"], sep)
+            ]
+            nv = naive_rows[naive_rows["layer"] == layer]
+            if i == 0:
+                ax.set_title(f"trained on {sep:g} deg" if np.isfinite(sep) else "")
+            if j == 0:
+                ax.set_ylabel(f"{layer}\nFI (1/deg$^2$)")
+            if i == len(layers) - 1:
+                ax.set_xlabel("test orientation - TO (deg)")
+            if tr.empty or nv.empty or not np.isfinite(tr["fi"]).any():
+                ax.text(0.5, 0.5, "not available", ha="center", va="center", transform=ax.transAxes)
+                continue
+            near = {}
+            for rows, color, label in ((nv, "0.6", "naive"), (tr, "k", "trained")):
+                theta, mean, sem, values = _mean_sem(rows)
+                ax.plot(theta, mean, color=color, lw=1.2, label=label)
+                ax.fill_between(theta, mean - sem, mean + sem, color=color, alpha=0.25, lw=0)
+                window = np.abs(theta) <= NEAR_TO_DEG
+                near[label] = np.nanmean(values[:, window], axis=1)
+            a, b = near["trained"], near["naive"]
+            a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+            if a.size and b.size:
+                p = mannwhitneyu(a, b, alternative="greater").pvalue
+                if p < alpha / n_tests:
+                    ax.text(0.05, 0.88, "*", transform=ax.transAxes, fontsize=16)
+            ax.axvline(0.0, color="k", lw=0.5, ls=":")
+            if i == 0 and j == 0:
+                ax.legend(fontsize=7, loc="upper right")
+    fig.suptitle("Population linear Fisher information (Eq. 6), mean $\\pm$ SEM over networks")
+    fig.tight_layout()
+    return fig
