@@ -311,9 +311,10 @@ def smoothed_gradient(
         >>> import numpy as np
         >>> theta = np.arange(36) * 5.0
         >>> f = np.cos(np.deg2rad(2 * theta))[:, None]
-        >>> g = smoothed_gradient(f, 5.0, sigma=0.5)  # ~ -2 pi/180 sin(2 theta)
-        >>> round(float(g[9, 0]) / (-2 * np.pi / 180), 2)
-        0.99
+        >>> from scipy.ndimage import gaussian_filter1d
+        >>> ref = gaussian_filter1d(f, 3.0, axis=0, order=1, mode="wrap") / 5.0
+        >>> bool(np.allclose(smoothed_gradient(f, 5.0), ref, rtol=1e-5, atol=1e-7))
+        True
     """
     curves = _curves(curves, "curves", 1)
     spacing = _nonneg(spacing_deg, "spacing_deg")
@@ -539,25 +540,21 @@ def _fisher_core(grad, cov, mean, ridge, threshold):
 def _fisher_from_samples(grad, samples, ridge, threshold):
     """Eq. 6 at one orientation from the ``(N, C)`` samples, in the sample space (float32-safe).
 
-    With the centred, masked samples ``X`` (``N x C``) and the eigen-decomposition
-    ``X X^T / N = U diag(w) U^T``, the unit-space directions ``v_k = X^T u_k / sqrt(N w_k)``
-    give ``(X^T X / N + lambda I)^{-1} = sum_k v_k v_k^T / (w_k + lambda) + (I - V V^T) / lambda``.
-    The ridge term uses the explicit residual ``r = g - V V^T g``, so it is accurate to float32
-    round-off of ``g`` even where ``Sigma + lambda I`` has condition number ~1e8 (a Cholesky
-    factorisation of the ``C x C`` matrix in float32 loses the ridge directions there).
+    With the centred, masked samples ``X = U S V^T`` (thin SVD, ``V^T`` of shape ``(N, C)``
+    with orthonormal rows), ``(X^T X / N + lambda I)^{-1} = V diag(1 / (s^2 / N + lambda)) V^T
+    + (I - V V^T) / lambda``. The ridge term uses the explicit residual ``r = g - V V^T g``, so
+    it is accurate to float32 round-off of ``g`` even where ``Sigma + lambda I`` has condition
+    number ~1e8 (a float32 Cholesky factorisation of the ``C x C`` matrix, or an eigensolver of
+    the Gram matrix ``X X^T``, loses the small-variance directions there).
     """
     mu = jnp.mean(samples, axis=0)
     m = (mu >= threshold).astype(samples.dtype)
-    n_samples = samples.shape[0]
     x = (samples - mu[None, :]) * m[None, :]
     g = grad * m
-    w, u = jnp.linalg.eigh(x @ x.T / n_samples)  # (N,), (N, N)
-    keep = w > 1e-6 * jnp.maximum(jnp.max(w), 1e-30)
-    scale = jnp.where(keep, jax.lax.rsqrt(jnp.where(keep, n_samples * w, 1.0)), 0.0)
-    v = (x.T @ u) * scale[None, :]  # (C, N) orthonormal columns where kept
-    p = v.T @ g
-    r = g - v @ p
-    quad = jnp.sum(p * p / (jnp.where(keep, w, 0.0) + ridge)) + jnp.sum(r * r) / ridge
+    _, sv, vt = jnp.linalg.svd(x, full_matrices=False)  # (K,), (K, C), K = min(N, C)
+    p = vt @ g
+    r = g - vt.T @ p
+    quad = jnp.sum(p * p / (sv * sv / samples.shape[0] + ridge)) + jnp.sum(r * r) / ridge
     n = jnp.sum(m)
     return jnp.where(n > 0, quad / jnp.where(n > 0, n, 1.0), jnp.nan)
 
@@ -635,8 +632,8 @@ class TuningRecording(NamedTuple):
         grad: ``{layer: (..., O, C)}`` tuning gradients ``d mean / d theta`` per degree, from the
             estimator chosen in ``record_tuning`` (``jacfwd``: exact, unsmoothed; ``smoothed``:
             the paper's derivative-of-Gaussian filter of ``mean``).
-        fisher: ``{layer: (..., O)}`` population FI (Eq. 6) from ``grad``, the covariance with
-            the ridge and the units with mean >= the threshold at each orientation.
+        fisher: ``{layer: (..., O)}`` population FI (Eq. 6) from ``grad``, the covariance
+            (ddof 0) with the ridge and the units with mean >= the threshold at each orientation.
         num_noise: ``()`` int, noise samples per orientation.
     """
 
@@ -662,10 +659,10 @@ def _record_one(params, reference, key, offsets, consts, make_input, arch, layer
                 block, gradient, ridge, threshold):  # fmt: skip
     """Statistics of one network on its grid ``reference + offsets``; see ``record_tuning``.
 
-    The population FI is computed per orientation inside the map over orientation blocks, so no
-    ``(O, C, C)`` covariance is ever stored. For ``gradient="smoothed"`` the filtered gradient
-    needs the whole mean curve first: a forward-only pass records the means, then the second
-    pass (same noise) forms the covariances and the FI.
+    The population FI is computed per orientation from the samples (``_fisher_from_samples``),
+    so no ``(O, C, C)`` covariance is ever formed. For ``gradient="jacfwd"`` it happens inside
+    the map over orientation blocks; for ``"smoothed"`` the ``(O, N, C)`` centre-unit samples
+    are kept, the mean curves filtered, and the statistics formed in a second map.
     """
     num_o = offsets.shape[0]
     thetas = reference + jnp.asarray(offsets, jnp.float32)
@@ -681,33 +678,30 @@ def _record_one(params, reference, key, offsets, consts, make_input, arch, layer
         samples = responses(theta, noise_keys)
         return {layer: jnp.mean(x, axis=0) for layer, x in samples.items()}, samples
 
-    given = None
-    if gradient == "smoothed":
-        means = _blocked_map(
-            lambda items: jax.vmap(lambda t, k: sample_mean(t, k)[0])(*items), (thetas, keys), block
-        )
-        spacing = float(offsets[1] - offsets[0])
-        filt = _circulant(num_o, GRADIENT_SMOOTHING_SAMPLES, 1) / spacing
-        given = {layer: _apply_filter(means[layer], filt) for layer in layers}
+    def stats_of(x, grad):
+        mu = jnp.mean(x, axis=0)
+        var = jnp.mean(jnp.square(x - mu[None, :]), axis=0)
+        return mu, var, grad, _fisher_from_samples(grad, x, ridge, threshold)
 
-    def one_orientation(theta, noise_keys, grad_in):
-        if gradient == "jacfwd":
+    if gradient == "jacfwd":
+
+        def one_orientation(theta, noise_keys):
             grad, samples = jax.jacfwd(sample_mean, has_aux=True)(theta, noise_keys)
-        else:
-            samples, grad = responses(theta, noise_keys), grad_in
-        stats = {}
-        for layer in layers:
-            x = samples[layer]
-            mu = jnp.mean(x, axis=0)
-            d = x - mu[None, :]
-            cov = jnp.einsum("nc,nd->cd", d, d) / x.shape[0]
-            fi = _fisher_from_samples(grad[layer], x, ridge, threshold)
-            stats[layer] = (mu, jnp.diagonal(cov), grad[layer], fi)
-        return stats
+            return {layer: stats_of(samples[layer], grad[layer]) for layer in layers}
 
-    stats = _blocked_map(
-        lambda items: jax.vmap(one_orientation)(*items), (thetas, keys, given), block
-    )
+        stats = _blocked_map(lambda items: jax.vmap(one_orientation)(*items), (thetas, keys), block)
+    else:
+        # The filtered gradient needs the whole mean curve: keep the (O, N, C) samples (small:
+        # centre units only), filter the means, then the per-orientation statistics and FI.
+        samples = _blocked_map(lambda items: jax.vmap(responses)(*items), (thetas, keys), block)
+        filt = _circulant(num_o, GRADIENT_SMOOTHING_SAMPLES, 1) / float(offsets[1] - offsets[0])
+        grads = {layer: _apply_filter(jnp.mean(samples[layer], 1), filt) for layer in layers}
+
+        def one_block(items):
+            x, g = items
+            return {layer: jax.vmap(stats_of)(x[layer], g[layer]) for layer in layers}
+
+        stats = _blocked_map(one_block, (samples, grads), block)
     return {
         "mean": {layer: stats[layer][0] for layer in layers},
         "var": {layer: stats[layer][1] for layer in layers},
@@ -765,16 +759,20 @@ def record_tuning(
     """Record tuning statistics and population FI of one network or a batch (spec 4.3-4.4).
 
     One jitted computation per chunk of ``network_batch`` networks (``vmap`` over the chunk; the
-    chunks run in sequence through the same compiled program): for each block of orientations
-    (``lax.map``), the Gabors
-    at ``TO + linspace(-90, 90, O)`` with ``num_noise`` noise samples each are generated and run
-    through ``alexnet.features`` (``vmap`` over orientations and samples); per orientation the
-    centre units' mean, variance and covariance (ddof 0) are formed, the gradient with
-    ``jax.jacfwd`` of the sample mean with respect to the orientation (``gradient="jacfwd"``), and
-    the population FI with the ridge. Only ``(O, C)`` statistics and ``(O,)`` FI leave the
-    blocks, so memory is bounded by one block of images per network of a chunk. The noise keys come from ``key`` split to ``(O, num_noise)``: every network of
-    the batch sees the same noise, and a shifted reference keeps the same noise (for finite
-    differences).
+    chunks run in sequence through the same compiled program). For each block of orientations
+    (``lax.map``) the Gabors at ``TO + linspace(-90, 90, O)`` with ``num_noise`` noise samples
+    each are generated and run through ``alexnet.features`` (``vmap`` over orientations and
+    samples). Per orientation: the centre units' mean and variance (ddof 0); the gradient, by
+    ``jax.jacfwd`` of the sample mean with respect to the orientation (``gradient="jacfwd"``) or
+    the paper's filter of the mean curve (``"smoothed"``); and the population FI of Eq. 6 with
+    the covariance (ddof 0) + ``ridge * I``, evaluated exactly in the sample space (a thin SVD
+    of the ``(N, C)`` centred samples, see ``_fisher_from_samples``) so that it is accurate in
+    float32 and no ``(C, C)`` matrix is formed. Only ``(O, C)`` statistics and ``(O,)`` FI are
+    returned; memory is bounded by one block of images (and, for ``"smoothed"``, the
+    ``(O, N, C)`` centre-unit samples) per network of a chunk.
+
+    The noise keys come from ``key`` split to ``(O, num_noise)``: every network of the batch
+    sees the same noise, and a shifted reference keeps the same noise (for finite differences).
 
     Args:
         key: PRNG key for the pixel noise.
