@@ -66,10 +66,14 @@ from vpl_jax.analysis.selectivity import (
 )
 
 __all__ = [
+    "FISHER_COLUMNS",
     "FISHER_RIDGE",
     "INCLUSION_THRESHOLD",
     "LAYER_INDEX",
     "MEAN_SMOOTHING_SAMPLES",
+    "NORM_VAR_EPS",
+    "VAR_RATIO_OFFSET",
+    "included_mask",
     "GRADIENT_SMOOTHING_SAMPLES",
     "TUNING_LAYERS",
     "UNIT_COLUMNS",

@@ -233,7 +233,9 @@ def test_jacfwd_gradient_matches_central_differences(params, recording):
     # derivative there: at most 1% of entries may differ, and the correlation must be > 0.999.
     h = 0.1
     up = T.record_tuning(jax.random.key(3), params, 30.0 + h, **PROTOCOL)
+    compiled = T._record_chunk._cache_size()
     down = T.record_tuning(jax.random.key(3), params, 30.0 - h, **PROTOCOL)
+    assert T._record_chunk._cache_size() == compiled  # a new reference does not recompile
     for layer in LAYERS:
         fd = (np.asarray(up.mean[layer]) - np.asarray(down.mean[layer])) / (2 * h)
         jac = np.asarray(recording.grad[layer])
