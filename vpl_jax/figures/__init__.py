@@ -17,6 +17,7 @@ Any run: `learning_curves` (`vpl_jax.figures.learning`).
 """
 
 from vpl_jax.figures.behaviour import figure_2
+from vpl_jax.figures.fisher import figure_4
 from vpl_jax.figures.learning import learning_curves
 from vpl_jax.figures.physiology import figure_6, figure_7, figure_8, figure_9, figure_10
 from vpl_jax.figures.plasticity import figure_3
@@ -24,6 +25,7 @@ from vpl_jax.figures.plasticity import figure_3
 __all__ = [
     "figure_2",
     "figure_3",
+    "figure_4",
     "figure_6",
     "figure_7",
     "figure_8",

@@ -97,7 +97,9 @@ def test_figure_2_lacking_data(tmp_path):
     assert "not available in this run" in _texts(fig)
     _save(fig, tmp_path / "fig2_partial.png")
     with pytest.raises(ValueError, match="ds"):
-        figure_2(ds.drop_vars("accuracy"))
+        figure_2(ds.drop_vars("accuracy_sym"))
+    with pytest.raises(ValueError, match="ds"):
+        figure_2(ds.drop_vars("accuracy"), symmetric=False)
 
 
 def test_figure_3_full_run(tmp_path):
