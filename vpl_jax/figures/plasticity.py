@@ -32,6 +32,29 @@ def _grouped_by_sep(da, ds):
     return _grouped(da, ds)
 
 
+def _set_log_axes(ax, *, x: bool = True, y: bool = True, **labels) -> None:
+    """Set labels and log scales; an axis with no positive finite data stays linear and says so
+    (a run whose weights did not move has d_rel1 = 0 everywhere)."""
+    ax.set(**labels)
+    data = [line.get_xydata() for line in ax.get_lines()]
+    data = np.concatenate(data) if data else np.zeros((0, 2))
+    for flag, column, setter in ((x, 0, ax.set_xscale), (y, 1, ax.set_yscale)):
+        values = data[:, column]
+        if flag and np.any(np.isfinite(values) & (values > 0)):
+            setter("log")
+        elif flag:
+            ax.text(
+                0.5,
+                0.5,
+                "no positive values to show on a log axis",
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="0.4",
+            )
+
+
 def _panel_a(ds, axes) -> None:
     layers = [str(x) for x in ds.layer.values]
     curves = plasticity.change_curves(ds)
@@ -44,9 +67,8 @@ def _panel_a(ds, axes) -> None:
             m = curves["mean"].sel(separation=sep, layer=layer).values[keep]
             m = np.where(m > 0, m, np.nan)
             ax.plot(its[keep], m, color=colors[sep], label=f"{sep:g} deg")
-        ax.set(
-            xscale="log",
-            yscale="log",
+        _set_log_axes(
+            ax,
             xlabel="iteration",
             ylabel="d_rel1 (relative L1 change)",
             title=f"A  layer {layers.index(layer) + 1} ({layer})",
@@ -84,8 +106,9 @@ def _panel_b(ds, ax, colors) -> None:
         return
     psi = plasticity.peak_speed_iteration(ds, layers=layers)
     _errorbars(ax, _grouped_by_sep(psi, ds), layers, colors)
-    ax.set(
-        xscale="log",
+    _set_log_axes(
+        ax,
+        y=False,
         xlabel="training separation (deg)",
         ylabel="peak speed iteration (iterations)",
     )
@@ -100,9 +123,8 @@ def _panel_c(ds, ax, colors) -> None:
     layers = [str(x) for x in ds.layer.values]
     fin = plasticity.final_change(ds)
     _errorbars(ax, _grouped_by_sep(fin, ds), layers, colors, positive=True)
-    ax.set(
-        xscale="log",
-        yscale="log",
+    _set_log_axes(
+        ax,
         xlabel="training separation (deg)",
         ylabel="final d_rel1 (relative L1 change)",
     )
@@ -124,9 +146,8 @@ def _panel_d(ds, ax, colors) -> None:
     layers = [str(x) for x in ds.layer.values]
     _errorbars(ax, _grouped_by_sep(ratio, ds), layers, colors, positive=True)
     ax.axhline(1.0, color="k", lw=0.5)
-    ax.set(
-        xscale="log",
-        yscale="log",
+    _set_log_axes(
+        ax,
         xlabel="training separation (deg)",
         ylabel="d_rel1 / d_rel1 at 10 deg",
         title="D  change relative to the 10 deg condition",

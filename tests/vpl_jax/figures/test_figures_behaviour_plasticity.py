@@ -116,3 +116,13 @@ def test_figure_3_without_ten_degrees(tmp_path):
     _save(fig, tmp_path / "fig3_partial.png")
     with pytest.raises(ValueError, match="ds"):
         figure_3(synthetic_ds().drop_vars("layer_change"))
+
+
+def test_figure_3_when_no_weight_moved(tmp_path):
+    """A run whose weights did not change (d_rel1 = 0 everywhere) still draws, with linear axes
+    that say why, instead of failing on a log axis."""
+    ds = synthetic_ds()
+    ds["layer_change"] = ds["layer_change"] * 0.0
+    fig = figure_3(ds)
+    assert "no positive values to show on a log axis" in _texts(fig)
+    _save(fig, tmp_path / "fig3_zero.png")
