@@ -759,6 +759,7 @@ def record_tuning(
     threshold: float = INCLUSION_THRESHOLD,
     batch_size: int = 64,
     network_batch: int | None = None,
+    progress: bool = False,
 ) -> TuningRecording:
     """Record tuning statistics and population FI of one network or a batch (spec 4.3-4.4).
 
@@ -797,6 +798,7 @@ def record_tuning(
         threshold: activity threshold for units entering the FI at an orientation (paper: 1.0).
         batch_size: images per block (at least one orientation's ``num_noise`` images per block).
         network_batch: networks vmapped together in one call (default 1).
+        progress: show a progress bar over the chunks of networks.
 
     Returns:
         A ``TuningRecording`` with leading axis ``(B,)`` for batched references, ``()`` else.
@@ -867,12 +869,19 @@ def record_tuning(
     # last is padded). A Python loop, not lax.map: a while loop around the per-orientation
     # Cholesky factorisations deadlocked XLA:CPU (jax 0.10.2).
     chunks = []
-    for start in range(0, n_net, network_batch):
+    starts = range(0, n_net, network_batch)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc=f"tuning curves ({n_net} networks)", unit="chunk")
+    for start in starts:
         idx = np.minimum(np.arange(start, start + network_batch), n_net - 1)
         chunk_params = jax.tree.map(lambda x, idx=idx: x[idx], params) if batched else params
         res = _record_chunk(chunk_params, refs_b[idx], key, consts, **static)
         keep = min(network_batch, n_net - start)
         chunks.append(jax.tree.map(lambda x, keep=keep: x[:keep], res))
+        if progress:
+            jax.block_until_ready(chunks[-1])  # the bar ticks when a chunk is done
     out = jax.tree.map(lambda *xs: jnp.concatenate(xs), *chunks) if len(chunks) > 1 else chunks[0]
     if scalar:
         out = jax.tree.map(lambda x: x[0], out)

@@ -126,6 +126,7 @@ def record_run(run_dir, ds, config, options, *, progress: bool = True) -> RunTun
         noise_sd=stimulus["noise_sd"],
         size=config.train.image_size,
         batch_size=max(options.batch_size, options.num_noise),
+        progress=progress,
     )
     key = jax.random.key(options.seed)
     refs = ds.reference_deg.values[indices].astype(np.float64)
