@@ -1000,8 +1000,9 @@ def initial_sensitivity_regression(table: pd.DataFrame, level: str = "layer"):
         level: ``"layer"`` or ``"unit"``.
 
     Returns:
-        `SensitivityRegression`. Not testable with fewer than 2 layers or 2 separations, or
-        not more rows than coefficients.
+        `SensitivityRegression`. Not testable with fewer than 2 layers or 2 separations, not
+        more rows than coefficients, or a rank-deficient design (e.g. one reference orientation
+        at layer level, where FI at TO does not vary with separation).
 
     References:
         Wenliang & Seitz (2018), Eq. 7:
@@ -1025,7 +1026,19 @@ def initial_sensitivity_regression(table: pd.DataFrame, level: str = "layer"):
             reason=f"{len(d)} rows, {n_l} layers, {n_s} separations "
             f"(need >= 2 each and more rows than the {n_coef} coefficients)",
         )
-    fit = smf.ols(EQ7_FORMULA, data=d).fit()
+    model = smf.ols(EQ7_FORMULA, data=d)
+    rank = int(np.linalg.matrix_rank(model.exog))
+    if rank < model.exog.shape[1]:
+        # e.g. one reference orientation: the naive FI at TO is then the same for every
+        # separation, so FI x separation is collinear with FI x layer.
+        return SensitivityRegression(
+            level=level,
+            n=len(d),
+            testable=False,
+            reason=f"the design is rank-deficient (rank {rank} < {model.exog.shape[1]} "
+            "coefficients): FI does not vary independently of layer and separation",
+        )
+    fit = model.fit()
     seq = anova_lm(fit, typ=1)
     total = float(seq["sum_sq"].sum())
     shares = {

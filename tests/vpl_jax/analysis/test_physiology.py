@@ -5,6 +5,7 @@ effects with fixed seeds)."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -453,6 +454,14 @@ def test_eq7_not_testable_and_unit_correlations():
     t = _layer_table(2)
     one = t[t["layer_index"] == 1]
     assert not ph.initial_sensitivity_regression(one, "layer").testable
+    # one reference orientation: FI at TO is the same for every separation of a layer, so the
+    # design is rank-deficient -> not testable (no singular-matrix warning, no fitted numbers)
+    single = t[t["reference_deg"] == 0.0].copy()
+    single["fi"] = single.groupby("layer_index")["fi"].transform("first")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = ph.initial_sensitivity_regression(single, "layer")
+    assert not r.testable and "rank-deficient" in r.reason
     u = t.drop(columns=["reference_deg"]).copy()
     u["d_rel1"] = u["d_rel1"] + 0.3 * u["fi"] * (u["layer_index"] != 3)
     corr = ph.unit_correlations(u)
