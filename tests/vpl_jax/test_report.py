@@ -97,7 +97,7 @@ def test_a_single_separation_is_not_testable_and_never_gets_numbers():
         assert verdicts[item] == "not testable", (item, verdicts)
 
 
-def _fisher_frame(gain_top_finest: float) -> pd.DataFrame:
+def _fisher_frame(gain_top_finest: float, floor: float = 1.0) -> pd.DataFrame:
     theta = np.linspace(-90, 90, 21)
     rows = []
     for layer_index in range(1, 6):
@@ -107,7 +107,8 @@ def _fisher_frame(gain_top_finest: float) -> pd.DataFrame:
             for n, sep in enumerate((1.0, 5.0)):
                 gain = np.ones_like(theta)
                 if layer_index == 5 and sep == 1.0:
-                    gain = 1 + (gain_top_finest - 1) * np.exp(-(theta**2) / (2 * 15.0**2))
+                    bump = np.exp(-(theta**2) / (2 * 15.0**2))
+                    gain = floor + (gain_top_finest - floor) * bump
                 rows.append(("t", n, layer_index, ref, sep, True, base * gain))
     frames = [
         pd.DataFrame(
@@ -141,6 +142,9 @@ def test_fisher_gains_and_verdicts_on_a_planted_gain():
     flat = tuning_run.RunTuning(None, None, _fisher_frame(1.0), None, None, "")
     verdicts = _verdicts(tuning_run.fisher_headlines(flat))
     assert verdicts["4a"] == "not reproduced" and verdicts["4c"] == "not reproduced"
+    # FI falls everywhere, least near TO: not a peak of the gain
+    dip = tuning_run.RunTuning(None, None, _fisher_frame(0.8, floor=0.5), None, None, "")
+    assert _verdicts(tuning_run.fisher_headlines(dip))["4c"] == "not reproduced"
 
 
 def test_analysis_options_are_validated():
