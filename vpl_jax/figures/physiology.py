@@ -91,7 +91,9 @@ def _slope_bars(ax, c: ph.Comparison, title: str) -> None:
         )
         for b, sig in zip(c.tests["bin"], c.tests["significant"], strict=True):
             if sig:
-                ax.text(b, 1.05 * top, "*", ha="center", fontsize=12)
+                ax.text(b, 1.03 * top, "*", ha="center", va="bottom", fontsize=12)
+        if np.isfinite(top) and top > 0:
+            ax.set_ylim(top=1.18 * top)  # room for the asterisks below the title
     ax.set_xticks(
         x,
         [f"{lo:g}-{hi:g}" for lo, hi in zip(tr["lo"], tr["hi"], strict=True)],
