@@ -68,7 +68,7 @@ def _add_run_arguments(parser: argparse.ArgumentParser, default_preset: str, def
         "--preset",
         default=default_preset,
         help="demo (CPU, minutes), smoke (seconds), cpu-exp1 (reduced Experiment 1, CPU, "
-        "~30 min), paper-tuning, paper-exp1 (accelerators)",
+        "~1 h), paper-tuning, paper-exp1 (accelerators)",
     )
     parser.add_argument(
         "--weights",
