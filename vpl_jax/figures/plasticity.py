@@ -38,21 +38,24 @@ def _set_log_axes(ax, *, x: bool = True, y: bool = True, **labels) -> None:
     ax.set(**labels)
     data = [line.get_xydata() for line in ax.get_lines()]
     data = np.concatenate(data) if data else np.zeros((0, 2))
+    linear = []
     for flag, column, setter in ((x, 0, ax.set_xscale), (y, 1, ax.set_yscale)):
         values = data[:, column]
         if flag and np.any(np.isfinite(values) & (values > 0)):
             setter("log")
         elif flag:
-            ax.text(
-                0.5,
-                0.5,
-                "no positive values to show on a log axis",
-                transform=ax.transAxes,
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="0.4",
-            )
+            linear.append("xy"[column])
+    if linear:
+        ax.text(
+            0.5,
+            0.5,
+            f"no positive values to show on a log axis ({'/'.join(linear)})",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="0.4",
+        )
 
 
 def _panel_a(ds, axes) -> None:
