@@ -107,7 +107,7 @@ def grouped_conv_comparison(batch: int, size: int, repeats: int) -> None:
         pad = ((spec.padding, spec.padding),) * 2
 
         def split(x, w, spec=spec, b=b):
-            return alexnet._conv(x, w, b, spec)
+            return alexnet.conv_layer(x, w, b, spec)
 
         def fgc(x, w, spec=spec, pad=pad, b=b):
             return (

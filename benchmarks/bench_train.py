@@ -43,7 +43,7 @@ def _jax_step_runner(size: int, k: int, batching: str = "auto"):
     config = _config(size, batching)
     backbone = alexnet.init_params(jax.random.key(0))
     initial = siamese.init_model(backbone, config.arch, size)
-    programs = train._programs(config, None)
+    programs = train.compiled_programs(config, None)
     keys = jax.random.split(jax.random.key(1), k)
     conds = _conditions(k)
     train_keys, _, templates, states = programs.setup(keys, conds, initial)
@@ -134,7 +134,7 @@ def _memory_child(size: int, k: int, steps: int) -> None:
     config = _config(size)
     backbone = alexnet.init_params(jax.random.key(0))
     initial = siamese.init_model(backbone, config.arch, size)
-    programs = train._programs(config, None)
+    programs = train.compiled_programs(config, None)
     conds = _conditions(k)
     train_keys, test_keys, templates, states = programs.setup(
         jax.random.split(jax.random.key(1), k), conds, initial

@@ -27,6 +27,25 @@ import jax
 import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 
+from theory.checks import InputError, InputTypeError
+
+__all__ = [
+    "ARCHITECTURES",
+    "ArchSpec",
+    "CAFFE_ALEXNET",
+    "ConvSpec",
+    "TORCHVISION_ALEXNET",
+    "check_params",
+    "conv_layer",
+    "features",
+    "get_arch",
+    "init_params",
+    "layer_shapes",
+    "lrn",
+    "min_input_size",
+    "param_shapes",
+]
+
 
 @dataclasses.dataclass(frozen=True)
 class ConvSpec:
@@ -55,11 +74,11 @@ class ConvSpec:
     def __post_init__(self):
         for field in ("out_channels", "kernel", "stride", "groups"):
             if getattr(self, field) < 1:
-                raise ValueError(f"ConvSpec.{field} must be >= 1, got {getattr(self, field)}")
+                raise InputError(f"ConvSpec.{field} must be >= 1, got {getattr(self, field)}")
         if self.padding < 0:
-            raise ValueError(f"ConvSpec.padding must be >= 0, got {self.padding}")
+            raise InputError(f"ConvSpec.padding must be >= 0, got {self.padding}")
         if self.out_channels % self.groups:
-            raise ValueError(
+            raise InputError(
                 f"ConvSpec.out_channels ({self.out_channels}) must be divisible by groups ({self.groups})"
             )
 
@@ -90,22 +109,22 @@ class ArchSpec:
 
     def __post_init__(self):
         if self.lrn_size < 1 or self.lrn_size % 2 == 0:
-            raise ValueError(
+            raise InputError(
                 f"ArchSpec.lrn_size must be a positive odd integer, got {self.lrn_size}"
             )
         if self.pool_window < 1 or self.pool_stride < 1:
-            raise ValueError(
+            raise InputError(
                 f"ArchSpec.pool_window and pool_stride must be >= 1, got "
                 f"{self.pool_window=}, {self.pool_stride=}"
             )
         if self.in_channels < 1:
-            raise ValueError(f"ArchSpec.in_channels must be >= 1, got {self.in_channels}")
+            raise InputError(f"ArchSpec.in_channels must be >= 1, got {self.in_channels}")
         if not self.convs:
-            raise ValueError("ArchSpec.convs must hold at least one ConvSpec")
+            raise InputError("ArchSpec.convs must hold at least one ConvSpec")
         c_in = self.in_channels
         for conv in self.convs:
             if c_in % conv.groups:
-                raise ValueError(
+                raise InputError(
                     f"{conv.name}: input channels ({c_in}) must be divisible by groups ({conv.groups})"
                 )
             c_in = conv.out_channels
@@ -162,7 +181,7 @@ def get_arch(name: str) -> ArchSpec:
     try:
         return ARCHITECTURES[name]
     except KeyError:
-        raise ValueError(f"unknown architecture {name!r}; known: {sorted(ARCHITECTURES)}") from None
+        raise InputError(f"unknown architecture {name!r}; known: {sorted(ARCHITECTURES)}") from None
 
 
 def param_shapes(arch: ArchSpec = CAFFE_ALEXNET) -> dict[str, dict[str, tuple[int, ...]]]:
@@ -236,7 +255,7 @@ def layer_shapes(
         h = (h + 2 * conv.padding - conv.kernel) // conv.stride + 1
         w = (w + 2 * conv.padding - conv.kernel) // conv.stride + 1
         if h < 1 or w < 1:
-            raise ValueError(
+            raise InputError(
                 f"input of {height}x{width} px is too small for {arch.name}: {conv.name} "
                 f"(kernel {conv.kernel}, stride {conv.stride}, padding {conv.padding}) would be empty; "
                 f"the smallest input is {min_input_size(arch)}x{min_input_size(arch)} px"
@@ -246,7 +265,7 @@ def layer_shapes(
             shapes[f"norm{i}"] = (h, w, conv.out_channels)
         if conv.pool:
             if h < arch.pool_window or w < arch.pool_window:
-                raise ValueError(
+                raise InputError(
                     f"input of {height}x{width} px is too small for {arch.name}: pool{i} needs a "
                     f"{arch.pool_window}x{arch.pool_window} input, {conv.name} gives {h}x{w}; "
                     f"the smallest input is {min_input_size(arch)}x{min_input_size(arch)} px"
@@ -281,19 +300,19 @@ def check_params(params: dict, arch: ArchSpec = CAFFE_ALEXNET) -> None:
         ValueError: naming the layer and the expected versus found shape.
     """
     if not isinstance(params, dict):
-        raise ValueError(f"params must be a dict of layers, got {type(params).__name__}")
+        raise InputError(f"params must be a dict of layers, got {type(params).__name__}")
     for name, shapes in param_shapes(arch).items():
         if name not in params:
-            raise ValueError(
+            raise InputError(
                 f"params for {arch.name} are missing layer {name!r}; found layers {sorted(params)}"
             )
         layer = params[name]
         for leaf, expected in shapes.items():
             if not isinstance(layer, dict) or leaf not in layer:
-                raise ValueError(f"params[{name!r}] must hold {leaf!r} of shape {expected}")
+                raise InputError(f"params[{name!r}] must hold {leaf!r} of shape {expected}")
             got = tuple(jnp.shape(layer[leaf]))
             if got != expected:
-                raise ValueError(
+                raise InputError(
                     f"params[{name!r}][{leaf!r}] has shape {got}, expected {expected} for "
                     f"{arch.name} (kernels are HWIO: (kh, kw, c_in // groups, c_out))"
                 )
@@ -383,8 +402,14 @@ def _conv2d(x: jax.Array, w: jax.Array, stride: int, padding: int) -> jax.Array:
     return _xla_conv(x, w, stride, padding)
 
 
-def _conv(x: jax.Array, w: jax.Array, b: jax.Array, conv: ConvSpec) -> jax.Array:
-    """Convolution + bias; grouped convolutions as per-group convolutions concatenated.
+def conv_layer(x: jax.Array, w: jax.Array, b: jax.Array, conv: ConvSpec) -> jax.Array:
+    """Convolution + bias of one layer; grouped convolutions as per-group convolutions concatenated.
+
+    Args:
+        x: ``(N, H, W, C_in)`` input.
+        w: ``(kh, kw, C_in / groups, C_out)`` kernel (HWIO).
+        b: ``(C_out,)`` bias.
+        conv: the layer's `ConvSpec` (stride, padding, groups).
 
     XLA's CPU backend runs ``feature_group_count`` about 4x slower than this split (see
     ``benchmarks/bench_alexnet.py``).
@@ -431,7 +456,7 @@ def lrn(
         Krizhevsky, Sutskever & Hinton (2012), Sec. 3.3; Caffe ``LRNLayer`` (ACROSS_CHANNELS).
     """
     if size < 1 or size % 2 == 0:
-        raise ValueError(f"LRN size must be a positive odd integer, got {size=}")
+        raise InputError(f"LRN size must be a positive odd integer, got {size=}")
     half = (size - 1) // 2
     window = (1,) * (a.ndim - 1) + (size,)
     padding = ((0, 0),) * (a.ndim - 1) + ((half, half),)
@@ -489,19 +514,19 @@ def features(params: dict, images: jax.Array, arch: ArchSpec = CAFFE_ALEXNET) ->
         (2, 1, 1, 256)
     """
     if images.ndim != 4:
-        raise ValueError(
+        raise InputError(
             f"expected images of rank 4 (N, H, W, C={arch.in_channels}), got {images.shape=}"
         )
     if not jnp.issubdtype(images.dtype, jnp.floating):
-        raise TypeError(f"expected floating images in network units, got {images.dtype=}")
+        raise InputTypeError(f"expected floating images in network units, got {images.dtype=}")
     n, h, w, c = images.shape
     if c != arch.in_channels:
-        raise ValueError(
+        raise InputError(
             f"{arch.name} takes {arch.in_channels} input channel(s) (NHWC), got {c} "
             f"({images.shape=})"
         )
     if n < 1:
-        raise ValueError(f"expected at least one image, got {images.shape=}")
+        raise InputError(f"expected at least one image, got {images.shape=}")
     layer_shapes(arch, h, w)  # raises for an input the stack cannot take
     check_params(params, arch)
 
@@ -509,7 +534,7 @@ def features(params: dict, images: jax.Array, arch: ArchSpec = CAFFE_ALEXNET) ->
     x = images
     for i, conv in enumerate(arch.convs, start=1):
         p = params[conv.name]
-        x = jax.nn.relu(_conv(x, p["w"], p["b"], conv))
+        x = jax.nn.relu(conv_layer(x, p["w"], p["b"], conv))
         out[conv.name] = x
         if conv.lrn:
             x = lrn(x, arch.lrn_size, arch.lrn_alpha, arch.lrn_beta, arch.lrn_k)

@@ -1,20 +1,32 @@
 """The ``vpl-jax`` command line.
 
-Sub-commands are registered here and delegate to library functions; the numerical code never
-prints or parses arguments itself. Heavy imports happen inside the handlers so that
-``vpl-jax --help`` stays fast.
+Sub-commands are registered here and delegate to library functions; this module owns every entry
+point and all printing (the library prints nothing but progress bars). Bad input -- a
+`theory.checks.InputError` from any layer -- is reported in one line (exit code 2); anything else
+is a bug and shows its traceback. ``--traceback`` shows the traceback of bad input too.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
+import traceback
+from collections.abc import Sequence
 from pathlib import Path
 
+import jax
 
-def _analysis_options(args: argparse.Namespace):
-    from vpl_jax import report
+from theory import report_saxe, report_svd
+from theory.checks import InputError
+from vpl_jax import experiment, pretrain, report, weights
+from vpl_jax.analysis import selectivity
 
+__all__ = ["build_parser", "main"]
+
+
+def _analysis_options(args: argparse.Namespace) -> report.AnalysisOptions:
     return report.AnalysisOptions(
         tuning=not args.no_tuning,
         num_orientations=args.num_orientations,
@@ -23,18 +35,36 @@ def _analysis_options(args: argparse.Namespace):
     )
 
 
-def _run(args: argparse.Namespace) -> int:
-    from vpl_jax import experiment
+def _config(preset_name: str, overrides: Sequence[str]) -> experiment.RunConfig:
+    return experiment.apply_overrides(experiment.preset(preset_name), list(overrides or ()))
 
+
+def _run(args: argparse.Namespace) -> int:
+    """``vpl-jax run``: build the config (preset + ``--set`` overrides), train, summarise, draw
+    the learning curves, then write the analysis report unless ``--no-analysis``."""
+    config = _config(args.preset, args.set)
     options = None if args.no_analysis else _analysis_options(args)
-    return experiment.main_run(
-        args.preset, args.weights, args.out, args.set, not args.quiet, analysis=options
-    )
+    progress = not args.quiet
+    ds = experiment.run(config, out_dir=args.out, weights=args.weights, progress=progress)
+    report.write_overview(args.out, ds)
+    print(experiment.summary_table(ds))
+    print(f"results, config, summary and learning_curves.png in {args.out}")
+    if options is not None:
+        path = report.analyze(args.out, options=options, progress=progress)
+        print(f"analysis report: {path}")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    """``vpl-jax sweep``: like ``run`` without the plot and the report (any grid, resumable)."""
+    config = _config(args.preset, args.set)
+    ds = experiment.run(config, out_dir=args.out, weights=args.weights, progress=not args.quiet)
+    print(experiment.summary_table(ds))
+    print(f"results and config in {args.out}")
+    return 0
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from vpl_jax import report
-
     path = report.analyze(
         args.run_dir, out_dir=args.out, options=_analysis_options(args), progress=not args.quiet
     )
@@ -55,12 +85,6 @@ def _add_analysis_arguments(parser: argparse.ArgumentParser) -> None:
         "--num-noise", type=int, default=50, help="noise samples per orientation (paper: 50)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the tuning noise")
-
-
-def _sweep(args: argparse.Namespace) -> int:
-    from vpl_jax import experiment
-
-    return experiment.main_sweep(args.preset, args.weights, args.out, args.set, not args.quiet)
 
 
 def _add_run_arguments(parser: argparse.ArgumentParser, default_preset: str, default_out: str):
@@ -87,30 +111,28 @@ def _add_run_arguments(parser: argparse.ArgumentParser, default_preset: str, def
 
 
 def _theory_saxe(args: argparse.Namespace) -> int:
-    from theory import report_saxe
-
     report_saxe.run(Path(args.out), progress=not args.quiet)
+    print(f"wrote the figures and the reference table to {args.out}")
     return 0
 
 
 def _theory_svd(args: argparse.Namespace) -> int:
-    from theory import report_svd
-
     report_svd.run(Path(args.out), full_size=args.full_size, progress=not args.quiet)
+    print(f"wrote the figures and tables to {args.out}")
     return 0
 
 
 def _weights_convert(args: argparse.Namespace) -> int:
-    import json
-
-    from vpl_jax import weights
-
+    try:
+        metadata = json.loads(args.metadata) if args.metadata else None
+    except ValueError as err:
+        raise InputError(f"--metadata must be a JSON object ({err})") from None
     dst = weights.convert(
         args.src,
         args.dst,
         arch=args.arch,
         rgb_to_grey=args.rgb_to_grey,
-        metadata=json.loads(args.metadata) if args.metadata else None,
+        metadata=metadata,
         overwrite=args.force,
     )
     print(f"wrote {dst}")
@@ -118,14 +140,8 @@ def _weights_convert(args: argparse.Namespace) -> int:
 
 
 def _weights_info(args: argparse.Namespace) -> int:
-    from vpl_jax import weights
-
     print(weights.describe(args.file))
     if args.selectivity:
-        import jax
-
-        from vpl_jax.analysis import selectivity
-
         params, arch, _ = weights.load_with_info(args.file)
         df = selectivity.selectivity_table(params, arch, key=jax.random.key(args.seed))
         print()
@@ -134,10 +150,6 @@ def _weights_info(args: argparse.Namespace) -> int:
 
 
 def _weights_pretrain(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from vpl_jax import pretrain
-
     config = pretrain.PretrainConfig()
     if args.steps is not None:
         config = dataclasses.replace(config, num_steps=args.steps)
@@ -157,6 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vpl-jax",
         description="Visual perceptual learning with deep networks and deep-learning theory.",
+    )
+    parser.add_argument(
+        "--traceback",
+        action="store_true",
+        help="show the full traceback of an input error too (for bug reports)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -186,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     theory_cmds = theory.add_subparsers(dest="theory_command", required=True)
 
     saxe = theory_cmds.add_parser(
-        "saxe", help="alpha/beta dynamics vs gradient descent (seed 001): figures + reference table"
+        "saxe", help="alpha/beta dynamics vs gradient descent (Saxe): figures + reference table"
     )
     saxe.add_argument("--out", default="out/theory-saxe", help="output folder (created)")
     saxe.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -194,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     svd = theory_cmds.add_parser(
         "svd",
-        help="singular-value dynamics and the linear autoencoder on natural patches (seed 003)",
+        help="singular-value dynamics and the linear autoencoder on natural patches "
+        "(Benjamin et al. 2022)",
     )
     svd.add_argument("--out", default="out/theory-svd", help="output folder (created)")
     svd.add_argument(
@@ -206,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     svd.set_defaults(handler=_theory_svd)
 
     wts = commands.add_parser(
-        "weights", help="convert, inspect (and later pretrain) AlexNet weights"
+        "weights", help="convert, inspect and pretrain AlexNet weights"
     )
     wts_cmds = wts.add_subparsers(dest="weights_command", required=True)
     convert = wts_cmds.add_parser(
@@ -237,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument(
         "--selectivity",
         action="store_true",
-        help="also print the per-layer orientation-selectivity table (seed 004's gOSI; ~minutes on CPU)",
+        help="also print the per-layer orientation-selectivity table (gOSI of Ukita et al.; ~minutes on CPU)",
     )
     info.add_argument("--seed", type=int, default=0, help="seed of the shuffle control and noise")
     info.set_defaults(handler=_weights_info)
@@ -259,12 +277,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``vpl-jax`` console script."""
+    """Entry point of the ``vpl-jax`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except ValueError as err:  # bad user input: one clear line, no traceback
+    except InputError as err:  # bad input: one clear line (the traceback on request)
+        if args.traceback:
+            traceback.print_exc()
         print(f"vpl-jax: error: {err}", file=sys.stderr)
         return 2
 

@@ -45,8 +45,30 @@ import numpy as np
 import optax
 
 from theory import natural_images
+from theory.checks import InputError
 from theory.natural_images import PhotoStack
-from vpl_jax import alexnet
+from vpl_jax import alexnet, weights
+from vpl_jax.analysis import selectivity
+
+__all__ = [
+    "ARCH",
+    "PretrainConfig",
+    "PretrainResult",
+    "PretrainState",
+    "embed",
+    "ica_filters",
+    "ica_patches",
+    "init_head",
+    "init_state",
+    "make_weights_file",
+    "nt_xent",
+    "pretrain",
+    "qualification",
+    "recipe_metadata",
+    "sample_views",
+    "train_step",
+    "train_steps",
+]
 
 ARCH = alexnet.CAFFE_ALEXNET
 
@@ -93,7 +115,7 @@ class PretrainConfig:
     def __post_init__(self):
         def need(ok: bool, field: str, allowed: str):
             if not ok:
-                raise ValueError(
+                raise InputError(
                     f"PretrainConfig.{field} must be {allowed}, got {getattr(self, field)!r}"
                 )
 
@@ -110,18 +132,18 @@ class PretrainConfig:
         need(self.noise_sd >= 0, "noise_sd", ">= 0")
         need(0 <= self.shift_fraction <= 0.5, "shift_fraction", "in [0, 0.5]")
         if self.checkpoint_every < 1 or self.checkpoint_every % self.steps_per_call:
-            raise ValueError(
+            raise InputError(
                 "PretrainConfig.checkpoint_every must be a positive multiple of steps_per_call "
                 f"({self.steps_per_call}), got {self.checkpoint_every}"
             )
         lo, hi = self.scale_range
         if not 0 < lo <= hi:
-            raise ValueError(
+            raise InputError(
                 f"PretrainConfig.scale_range must satisfy 0 < min <= max, got {self.scale_range}"
             )
         lo, hi = self.contrast_range
         if not 0 < lo <= hi <= 1:
-            raise ValueError(
+            raise InputError(
                 f"PretrainConfig.contrast_range must satisfy 0 < min <= max <= 1, got {self.contrast_range}"
             )
 
@@ -417,7 +439,7 @@ def pretrain(
     need = 2 * math.ceil(margin * math.sqrt(2.0) + 1.0) + 2
     for i, photo in enumerate(photos):
         if np.ndim(photo) == 2 and min(np.shape(photo)) < need:
-            raise ValueError(
+            raise InputError(
                 f"photos[{i}] is {np.shape(photo)} px; with crop_size={config.crop_size}, "
                 f"scale_range max {config.scale_range[1]} and shift_fraction={config.shift_fraction} "
                 f"every photo side must be >= {need} px"
@@ -509,15 +531,13 @@ def recipe_metadata(config: PretrainConfig, photo_names: Sequence[str]) -> dict:
 def qualification(params: dict, *, seed: int = 0, random_seed: int = 0, size: int = 227) -> dict:
     """Orientation-selectivity table of ``params`` and of He-random weights, side by side.
 
-    Uses ``vpl_jax.analysis.selectivity.selectivity_table`` (seed 004's gOSI on full-field
+    Uses ``vpl_jax.analysis.selectivity.selectivity_table`` (the gOSI of Ukita et al. on full-field
     gratings, centre units, threshold 0.33, shuffle control; Gabor fits of conv1; the included-unit
-    counts of seed 000's tuning protocol).
+    counts of the tuning protocol of Wenliang & Seitz).
 
     Returns:
         ``{"pretrained": [row dicts], "random": [row dicts]}`` (JSON-serialisable).
     """
-    from vpl_jax.analysis import selectivity
-
     random_params = alexnet.init_params(jax.random.key(random_seed), ARCH)
     tables = {}
     for name, p in (("pretrained", params), ("random", random_params)):
@@ -541,8 +561,6 @@ def make_weights_file(
     ``vpl-jax weights pretrain --out FILE`` calls this; with the default config it reproduces the
     bundled ``vpl_jax/data/default_weights.npz``.
     """
-    from vpl_jax import weights
-
     photos = natural_images.load_photos()
     result = pretrain(config, photos, checkpoint_dir=checkpoint_dir, progress=progress)
     metadata = recipe_metadata(config, natural_images.PHOTO_NAMES)

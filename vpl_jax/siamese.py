@@ -27,7 +27,19 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from theory.checks import InputError
 from vpl_jax import alexnet
+
+__all__ = [
+    "READOUT",
+    "decision_logit",
+    "init_model",
+    "init_readout",
+    "loss",
+    "p_clockwise",
+    "readout_size",
+    "response",
+]
 
 READOUT = "readout"
 
@@ -85,7 +97,7 @@ def response(params: dict, images: jax.Array, arch: alexnet.ArchSpec = alexnet.C
     flat = feats.reshape(feats.shape[0], -1)
     w, b = params[READOUT]["w"], params[READOUT]["b"]
     if flat.shape[1] != w.shape[0]:
-        raise ValueError(
+        raise InputError(
             f"readout expects {w.shape[0]} inputs, the last feature map of {images.shape=} has "
             f"{flat.shape[1]} (build the readout with the same image size)"
         )
@@ -111,7 +123,7 @@ def decision_logit(
         ``(N,)`` logits of p(target more clockwise).
     """
     if reference.shape != target.shape:
-        raise ValueError(
+        raise InputError(
             f"expected reference and target of one shape, got {reference.shape=}, {target.shape=}"
         )
     n = reference.shape[0]
@@ -138,5 +150,5 @@ def loss(params, reference, target, labels, arch: alexnet.ArchSpec = alexnet.CAF
     """
     logits = decision_logit(params, reference, target, arch)
     if labels.shape != logits.shape:
-        raise ValueError(f"expected labels of shape {logits.shape}, got {labels.shape=}")
+        raise InputError(f"expected labels of shape {logits.shape}, got {labels.shape=}")
     return jnp.mean(optax.sigmoid_binary_cross_entropy(logits, labels.astype(logits.dtype)))

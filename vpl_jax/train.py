@@ -55,7 +55,40 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from theory.checks import InputError
 from vpl_jax import alexnet, siamese, stimuli
+
+__all__ = [
+    "CHANGE_MEASURES",
+    "CONDITION_RANGES",
+    "Condition",
+    "FieldRange",
+    "PAPER_IMAGE_SIZE",
+    "PAPER_SEPARATIONS",
+    "Programs",
+    "RESULT_DIMS",
+    "RESULT_FIELDS",
+    "TEST_CONDITIONS",
+    "TrainConfig",
+    "TrainResult",
+    "TrainState",
+    "accuracies",
+    "balanced_labels",
+    "compiled_programs",
+    "condition_mesh",
+    "eval_iterations",
+    "init_state",
+    "layer_change",
+    "make_optimizer",
+    "make_templates",
+    "param_labels",
+    "sample_pairs",
+    "stack_conditions",
+    "train",
+    "train_conditions",
+    "train_step",
+    "validate_condition",
+]
 
 #: Test conditions, the order of every ``test`` axis: the trained condition, the reference rotated
 #: clockwise by 45 and 90 deg, spatial frequency x0.5 (wavelength x2) and x2 (wavelength x0.5).
@@ -110,7 +143,7 @@ class Condition:
             arrays = np.broadcast_arrays(*arrays)
         except ValueError:
             shapes = {f.name: a.shape for f, a in zip(dataclasses.fields(cls), arrays, strict=True)}
-            raise ValueError(
+            raise InputError(
                 f"Condition fields must broadcast to one shape, got {shapes}"
             ) from None
         condition = cls(*(jnp.asarray(a) for a in arrays))
@@ -118,28 +151,39 @@ class Condition:
         return condition
 
 
-#: Allowed ranges, checked by `validate_condition`: field -> (test, description).
-_RANGES: dict[str, tuple[Callable[[np.ndarray], np.ndarray], str]] = {
-    "reference_deg": (np.isfinite, "a finite angle in degrees"),
-    "separation_deg": (lambda v: (v > 0) & np.isfinite(v), "> 0 degrees"),
-    "wavelength_px": (lambda v: (v > 0) & np.isfinite(v), "> 0 px"),
-    "contrast": (lambda v: (v > 0) & (v <= 1), "in (0, 1]"),
-    "noise_sd": (lambda v: (v >= 0) & np.isfinite(v), ">= 0"),
-    "learning_rate": (lambda v: (v >= 0) & np.isfinite(v), ">= 0"),
+class FieldRange(NamedTuple):
+    """The allowed values of one `Condition` field: a test on arrays and its words."""
+
+    ok: Callable[[np.ndarray], np.ndarray]
+    noun: str  # what a grid of such values holds, e.g. "angles"
+    allowed: str  # e.g. "> 0 degrees"
+
+
+#: Allowed ranges of the `Condition` fields, the one definition (used by `validate_condition`
+#: and by `vpl_jax.experiment.Grid`).
+CONDITION_RANGES: dict[str, FieldRange] = {
+    "reference_deg": FieldRange(np.isfinite, "angles", "finite, in degrees"),
+    "separation_deg": FieldRange(lambda v: (v > 0) & np.isfinite(v), "angles", "> 0 degrees"),
+    "wavelength_px": FieldRange(lambda v: (v > 0) & np.isfinite(v), "wavelengths", "> 0 px"),
+    "contrast": FieldRange(lambda v: (v > 0) & (v <= 1), "contrasts", "in (0, 1]"),
+    "noise_sd": FieldRange(lambda v: (v >= 0) & np.isfinite(v), "noise SDs", ">= 0"),
+    "learning_rate": FieldRange(lambda v: (v >= 0) & np.isfinite(v), "learning rates", ">= 0"),
 }
 
 
 def validate_condition(condition: Condition) -> None:
-    """Raise ``ValueError`` naming the first field outside its allowed range.
+    """Raise `InputError` naming the first field outside its allowed range (`CONDITION_RANGES`).
 
     Ranges: separation_deg > 0, wavelength_px > 0, contrast in (0, 1], noise_sd >= 0,
     learning_rate >= 0, all finite.
     """
-    for name, (ok, allowed) in _RANGES.items():
+    for name, rule in CONDITION_RANGES.items():
         value = np.asarray(getattr(condition, name))
-        bad = ~ok(value)
+        bad = ~rule.ok(value)
         if np.any(bad):
-            raise ValueError(f"Condition.{name} must be {allowed}, got {value[bad].ravel()[0]!r}")
+            raise InputError(
+                f"Condition.{name} must be {rule.allowed}, got {value[bad].ravel()[0]!r}"
+            )
 
 
 def eval_iterations(num_iterations: int, num_points: int = 20) -> tuple[int, ...]:
@@ -153,9 +197,9 @@ def eval_iterations(num_iterations: int, num_points: int = 20) -> tuple[int, ...
         (0, 1, 2, 3, 4, 5, 6, 8, 12, 18, 26, 37, 54, 78, 112, 162, 233, 335, 483, 695, 1000)
     """
     if num_iterations < 1:
-        raise ValueError(f"num_iterations must be >= 1, got {num_iterations}")
+        raise InputError(f"num_iterations must be >= 1, got {num_iterations}")
     if not 1 <= num_points <= num_iterations:
-        raise ValueError(
+        raise InputError(
             f"num_eval_points must be in [1, num_iterations={num_iterations}], got {num_points}"
         )
     raw = np.floor(np.logspace(0.0, math.log10(num_iterations), num_points) + 1e-9).astype(int)
@@ -208,7 +252,7 @@ class TrainConfig:
     def __post_init__(self):
         def need(ok: bool, field: str, allowed: str):
             if not ok:
-                raise ValueError(
+                raise InputError(
                     f"TrainConfig.{field} must be {allowed}, got {getattr(self, field)!r}"
                 )
 
@@ -293,6 +337,19 @@ class TrainState(NamedTuple):
     params: dict
     opt_state: Any
     step: jax.Array
+
+
+#: The recorded metrics of a training run, the one schema: name -> dims (``condition`` first).
+#: `TrainResult` holds them (with ``C`` as the condition axis); `vpl_jax.experiment` stores them.
+RESULT_DIMS: dict[str, tuple[str, ...]] = {
+    "accuracy": ("condition", "iteration", "test"),
+    "accuracy_sym": ("condition", "iteration", "test"),
+    "layer_change": ("condition", "iteration", "layer", "measure"),
+    "train_loss": ("condition", "iteration"),
+    "separation_accuracy": ("condition", "test", "test_separation"),
+    "separation_accuracy_sym": ("condition", "test", "test_separation"),
+}
+RESULT_FIELDS: tuple[str, ...] = tuple(RESULT_DIMS)
 
 
 class TrainResult(NamedTuple):
@@ -585,7 +642,9 @@ def accuracies(key, condition, params, triplets, *, config: TrainConfig) -> dict
 # Batched programs and the host loop
 
 
-class _Programs(NamedTuple):
+class Programs(NamedTuple):
+    """The compiled programs of a config: ``setup``, ``step``, ``accuracies``, ``layer_change``."""
+
     setup: Callable
     step: Callable
     accuracies: Callable
@@ -593,7 +652,7 @@ class _Programs(NamedTuple):
 
 
 @functools.lru_cache(maxsize=16)
-def _programs(config: TrainConfig, mesh: Mesh | None) -> _Programs:
+def compiled_programs(config: TrainConfig, mesh: Mesh | None = None) -> Programs:
     """Jitted, vmapped (and, with a mesh, shard-mapped) programs for a config.
 
     The same accuracy program serves the evaluation points and the separation sweep (called with
@@ -636,7 +695,7 @@ def _programs(config: TrainConfig, mesh: Mesh | None) -> _Programs:
         step = shard(step, (c, c, c, c))
         accuracies_all = shard(accuracies_all, (c, c, c, c, rep))
         change_all = shard(change_all, (c, rep))
-    return _Programs(
+    return Programs(
         jax.jit(setup),
         jax.jit(step, donate_argnums=(2,)),
         jax.jit(accuracies_all),
@@ -685,18 +744,18 @@ def train_conditions(
     validate_condition(conditions)
     shapes = {np.shape(x) for x in jax.tree.leaves(conditions)}
     if len(shapes) != 1 or len(next(iter(shapes))) != 1:
-        raise ValueError(
+        raise InputError(
             f"expected Condition leaves of one shape (C,), got shapes {sorted(shapes)}"
         )
     (n_cond,) = next(iter(shapes))
     if keys.shape != (n_cond,):
-        raise ValueError(f"expected keys of shape ({n_cond},), got {keys.shape=}")
+        raise InputError(f"expected keys of shape ({n_cond},), got {keys.shape=}")
     if mesh is not None and n_cond % mesh.size:
-        raise ValueError(
+        raise InputError(
             f"the number of conditions ({n_cond}) must be a multiple of the mesh size ({mesh.size})"
         )
     initial = siamese.init_model(backbone, config.arch, config.image_size)
-    programs = _programs(config, mesh)
+    programs = compiled_programs(config, mesh)
     if mesh is not None:
         sharded = NamedSharding(mesh, PartitionSpec(mesh.axis_names[0]))
         keys, conditions = jax.device_put((keys, conditions), sharded)

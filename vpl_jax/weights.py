@@ -63,7 +63,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vpl_jax import alexnet
+from theory.checks import InputError, InputTypeError
+from vpl_jax import alexnet, caffe_proto
 
 __all__ = [
     "RGB_TO_GREY_MODES",
@@ -118,7 +119,7 @@ The pretrained default weights are produced by a later release (natural-image pr
   * ask for random weights explicitly with load("random:SEED"), e.g. load("random:0")."""
 
 
-class WeightsError(ValueError):
+class WeightsError(InputError):
     """A weight file cannot be read as the requested architecture.
 
     Raised for missing, truncated, corrupted or unrecognised files, missing layers, wrong shapes,
@@ -143,12 +144,12 @@ def _resolve_arch(arch: alexnet.ArchSpec | str | None) -> alexnet.ArchSpec | Non
         return arch
     if isinstance(arch, str):
         return alexnet.get_arch(arch)
-    raise TypeError(f"arch must be an ArchSpec, an architecture name or None, got {type(arch)}")
+    raise InputTypeError(f"arch must be an ArchSpec, an architecture name or None, got {type(arch)}")
 
 
 def _check_mode(rgb_to_grey: str) -> None:
     if rgb_to_grey not in RGB_TO_GREY_MODES:
-        raise ValueError(f"rgb_to_grey must be one of {RGB_TO_GREY_MODES}, got {rgb_to_grey!r}")
+        raise InputError(f"rgb_to_grey must be one of {RGB_TO_GREY_MODES}, got {rgb_to_grey!r}")
 
 
 def _with_channels(arch: alexnet.ArchSpec, in_channels: int) -> alexnet.ArchSpec:
@@ -209,10 +210,10 @@ def conv1_to_grey(w, mode: str = "sum", channel_order: str = "rgb"):
     """
     _check_mode(mode)
     if channel_order not in ("rgb", "bgr"):
-        raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
+        raise InputError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
     w = np.asarray(w)
     if w.ndim != 4 or w.shape[2] != 3:
-        raise ValueError(f"expected conv1 kernels of shape (kh, kw, 3, c_out), got {w.shape}")
+        raise InputError(f"expected conv1 kernels of shape (kh, kw, 3, c_out), got {w.shape}")
     rgb = w[:, :, ::-1, :] if channel_order == "bgr" else w
     if mode == "keep":
         return np.ascontiguousarray(rgb)
@@ -362,15 +363,13 @@ def _validate_raw(raw: _Raw, path: Path, arch: alexnet.ArchSpec, rgb_to_grey: st
 def _read_caffemodel(path: Path) -> _Raw:
     from google.protobuf.message import DecodeError
 
-    from vpl_jax import _caffe_proto
-
     data = path.read_bytes()
     if not data:
         raise WeightsError(f"{path}: the file is empty")
     try:
-        net = _caffe_proto.NetParameter.FromString(data)
+        net = caffe_proto.NetParameter.FromString(data)
     except DecodeError as err:
-        detail = _caffe_proto.describe_truncation(data)
+        detail = caffe_proto.describe_truncation(data)
         raise WeightsError(
             f"{path}: not a readable Caffe NetParameter ({len(data):,} bytes; protobuf: {err}); "
             + (detail or "the file is corrupted or not a .caffemodel")
@@ -388,7 +387,7 @@ def _read_caffemodel(path: Path) -> _Raw:
             code = v1.type
             # An enum value we do not name is read as absent: the type check is then skipped and
             # the blob shapes alone decide.
-            text = _caffe_proto.V1_LAYER_TYPES.get(code, "") if v1.HasField("type") else ""
+            text = caffe_proto.V1_LAYER_TYPES.get(code, "") if v1.HasField("type") else ""
             entries.append((v1.name, text, text == "CONVOLUTION", v1.blobs, "layers (V1)"))
     if not entries:
         raise WeightsError(
@@ -623,23 +622,23 @@ def _check_params(params, arch: alexnet.ArchSpec) -> dict[str, dict[str, np.ndar
     shapes = alexnet.param_shapes(arch)
     if not isinstance(params, Mapping) or set(params) != set(shapes):
         found = sorted(params) if isinstance(params, Mapping) else type(params).__name__
-        raise ValueError(f"params must have exactly the layers {list(shapes)}, found {found}")
+        raise InputError(f"params must have exactly the layers {list(shapes)}, found {found}")
     out = {}
     for layer, layer_shapes in shapes.items():
         if not isinstance(params[layer], Mapping) or set(params[layer]) != {"w", "b"}:
-            raise ValueError(f"params[{layer!r}] must be a dict with keys 'w' and 'b'")
+            raise InputError(f"params[{layer!r}] must be a dict with keys 'w' and 'b'")
         out[layer] = {}
         for name, shape in layer_shapes.items():
             arr = np.asarray(params[layer][name])
             if arr.shape != shape:
-                raise ValueError(
+                raise InputError(
                     f"params[{layer!r}][{name!r}]: expected shape {shape} for architecture "
                     f"{arch.name!r} with {arch.in_channels} input channel(s), found {arr.shape}"
                 )
             if not np.issubdtype(arr.dtype, np.floating):
-                raise ValueError(f"params[{layer!r}][{name!r}]: expected floats, got {arr.dtype}")
+                raise InputError(f"params[{layer!r}][{name!r}]: expected floats, got {arr.dtype}")
             if not np.all(np.isfinite(arr)):
-                raise ValueError(f"params[{layer!r}][{name!r}] contains non-finite values")
+                raise InputError(f"params[{layer!r}][{name!r}] contains non-finite values")
             out[layer][name] = np.ascontiguousarray(arr)
     return out
 
@@ -659,7 +658,7 @@ def _write(path, params_np, arch, *, source, conversion, extra) -> Path:
     try:
         meta_bytes = json.dumps(metadata, indent=1, sort_keys=True, allow_nan=False).encode()
     except (TypeError, ValueError) as err:
-        raise ValueError(f"metadata must be JSON-serialisable: {err}") from None
+        raise InputError(f"metadata must be JSON-serialisable: {err}") from None
     arrays = {f"{layer}/{name}": arr for layer, d in params_np.items() for name, arr in d.items()}
     arrays[_META_KEY] = np.frombuffer(meta_bytes, dtype=np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -856,7 +855,7 @@ def _load(source, arch, rgb_to_grey, *, hash_source: bool):
         fmt = "vpl_jax"
     else:
         if not isinstance(source, str | os.PathLike):
-            raise TypeError(f"source must be a path or a string, got {type(source).__name__}")
+            raise InputTypeError(f"source must be a path or a string, got {type(source).__name__}")
         path = Path(source)
         if not path.is_file():
             raise WeightsError(
@@ -965,7 +964,7 @@ def save(params, path, *, arch, metadata: Mapping[str, Any] | None = None) -> Pa
     """
     arch = _resolve_arch(arch)
     if arch is None:
-        raise TypeError("save() needs the architecture: arch=alexnet.CAFFE_ALEXNET or its name")
+        raise InputTypeError("save() needs the architecture: arch=alexnet.CAFFE_ALEXNET or its name")
     return _write(
         path,
         _check_params(params, arch),

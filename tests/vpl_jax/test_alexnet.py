@@ -164,7 +164,7 @@ def test_grouped_conv_is_block_diagonal(caffe_params):
     x = np.random.default_rng(5).normal(size=(1, 9, 9, 96)).astype(np.float32)
     x[..., 48:] = 0.0
     w, b = caffe_params["conv2"]["w"], np.asarray(caffe_params["conv2"]["b"])
-    y = np.asarray(alexnet._conv(jnp.asarray(x), w, jnp.asarray(b), conv))
+    y = np.asarray(alexnet.conv_layer(jnp.asarray(x), w, jnp.asarray(b), conv))
     np.testing.assert_allclose(
         y[..., 128:], np.broadcast_to(b[128:], y[..., 128:].shape), atol=1e-6
     )

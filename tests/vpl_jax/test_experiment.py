@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import pytest
 
-from vpl_jax import alexnet, experiment, train, weights
+from vpl_jax import alexnet, cli, experiment, runs, train, weights
 
 FAST = ["frozen_layers=5", "num_iterations=3", "learning_rate=0.001"]
 
@@ -79,7 +79,12 @@ def test_overrides_are_parsed_and_typed():
 
 def test_unknown_preset_and_wrong_weights_fail_before_compute(tmp_path):
     with pytest.raises(ValueError, match="unknown preset 'nope'; known: .*demo"):
-        experiment.main_run("nope", "random:0", str(tmp_path / "x"), [], False)
+        experiment.preset("nope")
+    assert (
+        cli.main(["run", "--preset", "nope", "--weights", "random:0", "--out", str(tmp_path / "x")])
+        == 2
+    )
+    assert not (tmp_path / "x").exists()
     tv = alexnet.init_params(jax.random.key(0), alexnet.TORCHVISION_ALEXNET)
     path = weights.save(tv, tmp_path / "tv.npz", arch=alexnet.TORCHVISION_ALEXNET)
     out = tmp_path / "run"
@@ -110,8 +115,10 @@ def test_interrupted_and_resumed_sweep_equals_uninterrupted(tmp_path):
     assert (a / "checkpoints" / "chunk_00000.json").exists()
     assert not (a / "checkpoints" / "chunk_00001.json").exists() and not (a / "results.nc").exists()
     resumed = experiment.sweep(config, out_dir=a, weights="random:0", progress=False)
-    assert experiment.main_run("smoke", "random:0", str(b), FAST, False) == 0
-    fresh = experiment.load_results(b)
+    sets = [a for item in FAST for a in ("--set", item)]
+    args = ["run", "--preset", "smoke", "--weights", "random:0", "--out", str(b), "--quiet"]
+    assert cli.main([*args, *sets, "--no-analysis"]) == 0
+    fresh = runs.load_results(b)
     for name in resumed.data_vars:
         np.testing.assert_array_equal(resumed[name].values, fresh[name].values)
     assert resumed.attrs["weights_random"] == 1 and fresh.attrs["weights"] == "random:0"
@@ -146,7 +153,7 @@ def test_corrupted_checkpoint_is_a_clear_error(tmp_path):
     experiment.sweep(config, out_dir=out, weights="random:0", progress=False)
     chunk = out / "checkpoints" / "chunk_00000"
     _corrupt_data(chunk)
-    with pytest.raises(experiment.CheckpointError, match=r"chunk_00000.*(corrupted|sha256)"):
+    with pytest.raises(runs.CheckpointError, match=r"chunk_00000.*(corrupted|sha256)"):
         experiment.sweep(config, out_dir=out, weights="random:0", progress=False)
     # a manifest that does not match is refused too
     other = out / "checkpoints" / "chunk_00001.json"
@@ -154,7 +161,7 @@ def test_corrupted_checkpoint_is_a_clear_error(tmp_path):
     first = next(iter(manifest["sha256"]))
     manifest["sha256"][first] = "0" * 64
     other.write_text(json.dumps(manifest))
-    with pytest.raises(experiment.CheckpointError, match="chunk_00001"):
+    with pytest.raises(runs.CheckpointError, match="chunk_00001"):
         experiment.load_final_params(out, 1)
 
 

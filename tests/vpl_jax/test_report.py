@@ -1,11 +1,11 @@
-"""Tests of vpl_jax.report and vpl_jax.analysis.tuning_run: verdicts on planted effects, and the
-whole `vpl-jax analyze` path on a real (smoke) run folder."""
+"""Tests of vpl_jax.headlines, vpl_jax.report and vpl_jax.analysis.tuning_run: verdicts on planted
+effects, and the whole `vpl-jax analyze` path on a real (smoke) run folder."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from vpl_jax import cli, experiment, report
+from vpl_jax import cli, experiment, headlines, report
 from vpl_jax.analysis import tuning_run
 from vpl_jax.experiment import Grid, RunConfig, results_dataset
 from vpl_jax.train import TrainConfig
@@ -73,15 +73,15 @@ def planted_ds(sign: float = 1.0, seed: int = 0):
 
 
 def _verdicts(rows):
-    return {r["item"]: r["verdict"] for r in rows}
+    return {r.item: r.verdict for r in rows}
 
 
 def test_planted_behaviour_and_change_effects_are_reproduced_and_reversed_ones_are_not():
     good = _verdicts(
-        report.behaviour_headlines(planted_ds(1.0)) + report.plasticity_headlines(planted_ds(1.0))
+        headlines.behaviour_headlines(planted_ds(1.0)) + headlines.plasticity_headlines(planted_ds(1.0))
     )
     bad = _verdicts(
-        report.behaviour_headlines(planted_ds(-1.0)) + report.plasticity_headlines(planted_ds(-1.0))
+        headlines.behaviour_headlines(planted_ds(-1.0)) + headlines.plasticity_headlines(planted_ds(-1.0))
     )
     for item in ("1a", "1c", "1d", "1e", "2a", "3a"):
         assert good[item] == "reproduced", (item, good)
@@ -91,7 +91,7 @@ def test_planted_behaviour_and_change_effects_are_reproduced_and_reversed_ones_a
 
 def test_a_single_separation_is_not_testable_and_never_gets_numbers():
     ds = planted_ds().isel(condition=slice(0, 1))
-    rows = report.behaviour_headlines(ds) + report.plasticity_headlines(ds)
+    rows = headlines.behaviour_headlines(ds) + headlines.plasticity_headlines(ds)
     verdicts = _verdicts(rows)
     for item in ("1a", "1c", "2c"):
         assert verdicts[item] == "not testable", (item, verdicts)
@@ -136,15 +136,13 @@ def test_fisher_gains_and_verdicts_on_a_planted_gain():
     expected = np.mean(1 + 2 * np.exp(-(window[near] ** 2) / (2 * 15.0**2)))
     assert gains.loc[(5, 1.0), "log_gain"] == pytest.approx(np.log(expected), rel=1e-9)
     assert gains.loc[(1, 1.0), "log_gain"] == pytest.approx(0.0, abs=1e-12)
-    tuning = tuning_run.RunTuning(None, None, fisher, None, None, "")
-    verdicts = _verdicts(tuning_run.fisher_headlines(tuning))
+    verdicts = _verdicts(headlines.fisher_headlines(fisher))
     assert verdicts == {"4a": "reproduced", "4b": "reproduced", "4c": "reproduced"}
-    flat = tuning_run.RunTuning(None, None, _fisher_frame(1.0), None, None, "")
-    verdicts = _verdicts(tuning_run.fisher_headlines(flat))
+    verdicts = _verdicts(headlines.fisher_headlines(_fisher_frame(1.0)))
     assert verdicts["4a"] == "not reproduced" and verdicts["4c"] == "not reproduced"
     # FI falls everywhere, least near TO: not a peak of the gain
-    dip = tuning_run.RunTuning(None, None, _fisher_frame(0.8, floor=0.5), None, None, "")
-    assert _verdicts(tuning_run.fisher_headlines(dip))["4c"] == "not reproduced"
+    dip = _fisher_frame(0.8, floor=0.5)
+    assert _verdicts(headlines.fisher_headlines(dip))["4c"] == "not reproduced"
 
 
 def test_analysis_options_are_validated():

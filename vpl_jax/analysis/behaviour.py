@@ -32,7 +32,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from theory.checks import InputError
+
 __all__ = [
+    "check_dataset",
+    "group_by_separation",
+    "iteration_index",
     "ACCURACY_VARIABLES",
     "TRANSFER_TESTS",
     "accuracy_curves",
@@ -75,17 +80,18 @@ _COLUMNS = (
 # Argument checks
 
 
-def _check_dataset(ds, variables: Sequence[str], name: str = "ds") -> None:
+def check_dataset(ds, variables: Sequence[str], name: str = "ds") -> None:
+    """Raise `InputError` unless ``ds`` is a Dataset holding ``variables``."""
     if not isinstance(ds, xr.Dataset):
-        raise ValueError(f"{name} must be an xarray.Dataset (results_dataset), got {type(ds)}")
+        raise InputError(f"{name} must be an xarray.Dataset (results_dataset), got {type(ds)}")
     missing = [v for v in variables if v not in ds.variables]
     if missing:
-        raise ValueError(f"{name} lacks the variable(s) {missing}; it has {sorted(ds.data_vars)}")
+        raise InputError(f"{name} lacks the variable(s) {missing}; it has {sorted(ds.data_vars)}")
 
 
 def _check_choice(value, allowed: Sequence[str], name: str) -> None:
     if value not in allowed:
-        raise ValueError(f"{name} must be one of {tuple(allowed)}, got {value!r}")
+        raise InputError(f"{name} must be one of {tuple(allowed)}, got {value!r}")
 
 
 def _check_tests(ds, tests: Sequence[str], name: str = "tests") -> tuple[str, ...]:
@@ -93,20 +99,21 @@ def _check_tests(ds, tests: Sequence[str], name: str = "tests") -> tuple[str, ..
         tests = (tests,)
     tests = tuple(tests)
     if not tests:
-        raise ValueError(f"{name} must name at least one test")
+        raise InputError(f"{name} must name at least one test")
     known = tuple(str(t) for t in ds.test.values)
     bad = [t for t in tests if t not in known]
     if bad:
-        raise ValueError(f"{name} must be among {known}, got {bad}")
+        raise InputError(f"{name} must be among {known}, got {bad}")
     return tests
 
 
-def _iteration_index(ds, iteration) -> int:
+def iteration_index(ds, iteration) -> int:
+    """Position of evaluation ``iteration`` on ``ds.iteration`` (None: the last)."""
     its = [int(i) for i in ds.iteration.values]
     if iteration is None:
         return len(its) - 1
     if int(iteration) not in its:
-        raise ValueError(
+        raise InputError(
             f"iteration must be one of the evaluation iterations {its}, got {iteration}"
         )
     return its.index(int(iteration))
@@ -152,9 +159,9 @@ def ols_table(
     from statsmodels.stats.anova import anova_lm
 
     if not isinstance(data, pd.DataFrame):
-        raise ValueError(f"data must be a pandas DataFrame, got {type(data)}")
+        raise InputError(f"data must be a pandas DataFrame, got {type(data)}")
     if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+        raise InputError(f"alpha must be in (0, 1), got {alpha!r}")
     response, rhs = (s.strip() for s in formula.split("~", 1))
     names = {response} | {
         tok.strip() for part in rhs.replace("*", "+").replace(":", "+").split("+") for tok in [part]
@@ -162,7 +169,7 @@ def ols_table(
     names.discard("1")
     missing = sorted(n for n in names if n not in data.columns)
     if missing:
-        raise ValueError(f"data lacks the column(s) {missing} named in formula {formula!r}")
+        raise InputError(f"data lacks the column(s) {missing} named in formula {formula!r}")
     cols = sorted(names)
     values = data[cols].to_numpy(dtype=float)
     clean = data.loc[np.all(np.isfinite(values), axis=1), cols]
@@ -182,7 +189,7 @@ def ols_table(
     fit = model.fit()
     unknown = [t for t in terms if t not in fit.params.index]
     if unknown:
-        raise ValueError(f"terms {unknown} are not in the model; it has {list(fit.params.index)}")
+        raise InputError(f"terms {unknown} are not in the model; it has {list(fit.params.index)}")
     sum_sq = anova_lm(fit, typ=2)["sum_sq"]
     ci = fit.conf_int(alpha=alpha)
     rows = []
@@ -211,7 +218,7 @@ def ols_table(
 # Accuracy curves, initial accuracy, transfer index
 
 
-def _grouped(da: xr.DataArray, ds) -> xr.Dataset:
+def group_by_separation(da: xr.DataArray, ds) -> xr.Dataset:
     """Mean, SD (ddof 0) and count over the conditions of each training separation."""
     da = da.assign_coords(separation=("condition", ds.separation_deg.values.astype(float)))
     groups = da.groupby("separation")
@@ -241,8 +248,8 @@ def accuracy_curves(ds, *, variable: str = "accuracy") -> xr.Dataset:
         ValueError: ``ds`` not a results Dataset or ``variable`` unknown.
     """
     _check_choice(variable, ACCURACY_VARIABLES, "variable")
-    _check_dataset(ds, [variable, "separation_deg"])
-    return _grouped(ds[variable], ds)
+    check_dataset(ds, [variable, "separation_deg"])
+    return group_by_separation(ds[variable], ds)
 
 
 def initial_accuracy(ds, *, variable: str = "accuracy", iteration: int = 1) -> xr.Dataset:
@@ -255,9 +262,9 @@ def initial_accuracy(ds, *, variable: str = "accuracy", iteration: int = 1) -> x
         ValueError: ``variable`` unknown or ``iteration`` not an evaluation iteration.
     """
     _check_choice(variable, ACCURACY_VARIABLES, "variable")
-    _check_dataset(ds, [variable, "separation_deg"])
-    idx = _iteration_index(ds, iteration)
-    return _grouped(ds[variable].isel(iteration=idx), ds)
+    check_dataset(ds, [variable, "separation_deg"])
+    idx = iteration_index(ds, iteration)
+    return group_by_separation(ds[variable].isel(iteration=idx), ds)
 
 
 def transfer_index(ds, *, variable: str = "accuracy", tests=TRANSFER_TESTS) -> xr.DataArray:
@@ -281,7 +288,7 @@ def transfer_index(ds, *, variable: str = "accuracy", tests=TRANSFER_TESTS) -> x
         Wenliang & Seitz (2018), Fig. 2A bottom.
     """
     _check_choice(variable, ACCURACY_VARIABLES, "variable")
-    _check_dataset(ds, [variable])
+    check_dataset(ds, [variable])
     tests = _check_tests(ds, tests)
     acc = ds[variable]
     trained = acc.sel(test="trained")
@@ -292,7 +299,7 @@ def transfer_index(ds, *, variable: str = "accuracy", tests=TRANSFER_TESTS) -> x
 def transfer_index_curves(ds, *, variable: str = "accuracy", tests=TRANSFER_TESTS) -> xr.Dataset:
     """`transfer_index` grouped by training separation: ``mean``, ``sd``, ``n`` of shape
     ``(separation, iteration, test)``."""
-    return _grouped(transfer_index(ds, variable=variable, tests=tests), ds)
+    return group_by_separation(transfer_index(ds, variable=variable, tests=tests), ds)
 
 
 def final_accuracy(ds, *, variable: str = "accuracy", iteration: int | None = None):
@@ -302,15 +309,15 @@ def final_accuracy(ds, *, variable: str = "accuracy", iteration: int | None = No
         ValueError: bad ``variable`` or ``iteration``.
     """
     _check_choice(variable, ACCURACY_VARIABLES, "variable")
-    _check_dataset(ds, [variable])
-    return ds[variable].isel(iteration=_iteration_index(ds, iteration))
+    check_dataset(ds, [variable])
+    return ds[variable].isel(iteration=iteration_index(ds, iteration))
 
 
 def final_transfer_accuracy(ds, *, variable: str = "accuracy", tests=TRANSFER_TESTS):
     """Final transfer accuracy per training separation (Fig. 2B): ``mean``, ``sd``, ``n`` of shape
     ``(separation, test)``."""
     tests = _check_tests(ds, tests)
-    return _grouped(final_accuracy(ds, variable=variable).sel(test=list(tests)), ds)
+    return group_by_separation(final_accuracy(ds, variable=variable).sel(test=list(tests)), ds)
 
 
 def final_transfer_regression(
@@ -366,8 +373,8 @@ def separation_matrices(ds, *, variable: str = "separation_accuracy") -> xr.Data
         ValueError: ``variable`` unknown or missing from ``ds``.
     """
     _check_choice(variable, SEPARATION_VARIABLES, "variable")
-    _check_dataset(ds, [variable, "separation_deg"])
-    return _grouped(ds[variable], ds)
+    check_dataset(ds, [variable, "separation_deg"])
+    return group_by_separation(ds[variable], ds)
 
 
 def separation_regression(
@@ -395,7 +402,7 @@ def separation_regression(
         (R^2 ~ 0.05; 0.018 for ori+90).
     """
     _check_choice(variable, SEPARATION_VARIABLES, "variable")
-    _check_dataset(ds, [variable, "separation_deg"])
+    check_dataset(ds, [variable, "separation_deg"])
     tests = _check_tests(ds, tests)
     acc = ds[variable].transpose("condition", "test", "test_separation")
     n_cond, n_test_sep = acc.sizes["condition"], acc.sizes["test_separation"]

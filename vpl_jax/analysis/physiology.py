@@ -46,6 +46,9 @@ import statsmodels.formula.api as smf
 from scipy import stats
 from statsmodels.stats.anova import anova_lm
 
+from theory.checks import InputError, InputTypeError
+from vpl_jax.analysis.significance import ALPHA
+
 LAYERS = ("norm1", "norm2", "conv3", "conv4", "conv5")
 """The paper's layers 1-5 (centre units), in order."""
 
@@ -73,8 +76,6 @@ UNIT_COLUMNS = (
 PAIRING_COLUMNS = ("layer", "reference_deg", "separation_deg", "trained", "unit", "included")
 """Columns needed to form the trained and naive groups."""
 
-ALPHA = 0.01
-"""The paper's significance level (section 4.7)."""
 
 HIGH_PRECISION_DEG = 1.0
 LOW_PRECISION_DEG = 5.0
@@ -105,10 +106,10 @@ UNIT_LEVEL_COLUMNS = ("d_rel1", "fi", "layer_index", "separation_deg")
 
 def _check_columns(table, columns: Sequence[str], name: str) -> None:
     if not isinstance(table, pd.DataFrame):
-        raise TypeError(f"{name} must be a pandas DataFrame, got {type(table).__name__}")
+        raise InputTypeError(f"{name} must be a pandas DataFrame, got {type(table).__name__}")
     missing = [c for c in columns if c not in table.columns]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"{name} is missing column(s) {missing}; it needs {list(columns)} "
             f"(got columns {list(table.columns)})"
         )
@@ -116,40 +117,41 @@ def _check_columns(table, columns: Sequence[str], name: str) -> None:
 
 def _check_layer(layer: str) -> str:
     if layer not in LAYERS:
-        raise ValueError(f"layer must be one of {LAYERS}, got {layer!r}")
+        raise InputError(f"layer must be one of {LAYERS}, got {layer!r}")
     return layer
 
 
 def _check_precision(precision_deg: float) -> float:
     p = float(precision_deg)
     if not (math.isfinite(p) and p > 0):
-        raise ValueError(f"precision_deg must be a finite separation > 0 deg, got {precision_deg}")
+        raise InputError(f"precision_deg must be a finite separation > 0 deg, got {precision_deg}")
     return p
 
 
-def _check_alpha(alpha: float) -> float:
+def check_alpha(alpha: float) -> float:
+    """``alpha`` as a float in (0, 1), or `InputError`."""
     a = float(alpha)
     if not 0.0 < a < 1.0:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+        raise InputError(f"alpha must be in (0, 1), got {alpha}")
     return a
 
 
 def _check_min_units(min_units: int) -> int:
     if int(min_units) != min_units or min_units < 2:
-        raise ValueError(f"min_units must be an integer >= 2, got {min_units}")
+        raise InputError(f"min_units must be an integer >= 2, got {min_units}")
     return int(min_units)
 
 
 def _check_edges(edges: Sequence[float], name: str = "edges") -> np.ndarray:
     e = np.asarray(edges, dtype=np.float64)
     if e.ndim != 1 or e.size < 3 or not np.all(np.diff(e) > 0):
-        raise ValueError(f"{name} must be >= 3 strictly increasing bin edges (deg), got {edges}")
+        raise InputError(f"{name} must be >= 3 strictly increasing bin edges (deg), got {edges}")
     return e
 
 
 def _check_alternative(alternative: str) -> str:
     if alternative not in ("two-sided", "less", "greater"):
-        raise ValueError(
+        raise InputError(
             f"alternative must be 'two-sided', 'less' or 'greater', got {alternative!r}"
         )
     return alternative
@@ -169,7 +171,7 @@ def validate_unit_table(table: pd.DataFrame, name: str = "table") -> None:
     _check_columns(table, UNIT_COLUMNS, name)
     unknown = sorted(set(map(str, table["layer"].unique())) - set(LAYERS))
     if unknown:
-        raise ValueError(f"{name}['layer'] has unknown layer name(s) {unknown}; allowed {LAYERS}")
+        raise InputError(f"{name}['layer'] has unknown layer name(s) {unknown}; allowed {LAYERS}")
 
 
 class Groups(NamedTuple):
@@ -297,14 +299,14 @@ class Comparison:
     def __post_init__(self):
         if self.testable:
             if self.reason:
-                raise ValueError(f"a testable Comparison has no reason, got {self.reason!r}")
+                raise InputError(f"a testable Comparison has no reason, got {self.reason!r}")
             if not (0.0 <= self.p <= 1.0):
-                raise ValueError(f"p must be in [0, 1] for a testable comparison, got {self.p}")
+                raise InputError(f"p must be in [0, 1] for a testable comparison, got {self.p}")
         else:
             if not self.reason:
-                raise ValueError("a not-testable Comparison needs a reason")
+                raise InputError("a not-testable Comparison needs a reason")
             if math.isfinite(self.statistic) or math.isfinite(self.p):
-                raise ValueError("a not-testable Comparison cannot carry a statistic or p value")
+                raise InputError("a not-testable Comparison cannot carry a statistic or p value")
 
     @property
     def significant(self) -> bool:
@@ -439,12 +441,12 @@ def slope_by_po(
     """
     _check_columns(table, PAIRING_COLUMNS + ("po_rel_deg", "slope_to"), "table")
     e = _check_edges(edges)
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     _check_alternative(alternative)
     min_units = _check_min_units(min_units)
     m = e.size - 1 if bonferroni_m is None else int(bonferroni_m)
     if m < 1:
-        raise ValueError(f"bonferroni_m must be >= 1, got {bonferroni_m}")
+        raise InputError(f"bonferroni_m must be >= 1, got {bonferroni_m}")
     test = "two-way ANOVA slope ~ C(bin)*C(train): interaction"
     groups = paired_groups(table, layer, precision_deg, common=common)
     data = []
@@ -574,7 +576,7 @@ def po_distribution_ks(
         [-90, 90] deg (``group, bin, lo, hi, count, fraction, n``).
     """
     _check_columns(table, PAIRING_COLUMNS + ("po_rel_deg",), "table")
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     min_units = _check_min_units(min_units)
     test = "two-sample K-S, PO - TO trained vs naive"
     groups = paired_groups(table, layer, precision_deg)
@@ -617,10 +619,10 @@ def po_uniformity_ks(
         for both groups; ``summary`` the histograms.
     """
     _check_columns(table, PAIRING_COLUMNS + ("po_rel_deg",), "table")
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     min_units = _check_min_units(min_units)
     if bins < 2:
-        raise ValueError(f"bins must be >= 2, got {bins}")
+        raise InputError(f"bins must be >= 2, got {bins}")
     test = "one-sample K-S, trained PO - TO vs Uniform(-90, 90)"
     groups = paired_groups(table, layer, precision_deg)
     summary = _po_histograms(groups, bins)
@@ -682,10 +684,10 @@ def ghose_by_po(
         both groups; ``tests`` = the ANOVA table. ``effect`` = NaN.
     """
     if measure not in GHOSE_MEASURES:
-        raise ValueError(f"measure must be one of {GHOSE_MEASURES}, got {measure!r}")
+        raise InputError(f"measure must be one of {GHOSE_MEASURES}, got {measure!r}")
     _check_columns(table, PAIRING_COLUMNS + ("po_rel_deg", measure), "table")
     e = _check_edges(edges)
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     min_units = _check_min_units(min_units)
     name = f"fig7_{measure}"
     test = f"one-way ANOVA {measure} ~ C(bin), trained units"
@@ -760,10 +762,10 @@ def compare_measure(
         sem, median, n``.
     """
     if measure not in MWU_MEASURES:
-        raise ValueError(f"measure must be one of {MWU_MEASURES}, got {measure!r}")
+        raise InputError(f"measure must be one of {MWU_MEASURES}, got {measure!r}")
     _check_columns(table, PAIRING_COLUMNS + (measure,), "table")
     _check_alternative(alternative)
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     min_units = _check_min_units(min_units)
     name = f"mwu_{measure}"
     test = f"Mann-Whitney U ({alternative}), {measure} trained vs naive"
@@ -828,7 +830,7 @@ def align_curves(curves) -> np.ndarray:
     """
     c = np.asarray(curves, dtype=np.float64)
     if c.ndim != 2 or c.shape[1] < 3:
-        raise ValueError(f"curves must have shape (N, O) with O >= 3, got {c.shape}")
+        raise InputError(f"curves must have shape (N, O) with O >= 3, got {c.shape}")
     centre = c.shape[1] // 2
     out = np.full_like(c, np.nan)
     for i, row in enumerate(c):
@@ -870,10 +872,10 @@ def tuning_width(
     _check_columns(table, PAIRING_COLUMNS, "table")
     c = np.asarray(curves, dtype=np.float64)
     if c.ndim != 2 or c.shape[0] != len(table):
-        raise ValueError(
+        raise InputError(
             f"curves must have shape (len(table), O) = ({len(table)}, O), got {c.shape}"
         )
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     min_units = _check_min_units(min_units)
     test = "two-way ANOVA tuning ~ C(range)*C(train): interaction"
     t = table.reset_index(drop=True)
@@ -985,9 +987,9 @@ class SensitivityRegression:
 
     def __post_init__(self):
         if self.level not in ("layer", "unit"):
-            raise ValueError(f"level must be 'layer' or 'unit', got {self.level!r}")
+            raise InputError(f"level must be 'layer' or 'unit', got {self.level!r}")
         if self.testable == bool(self.reason):
-            raise ValueError("reason must be given exactly when the regression is not testable")
+            raise InputError("reason must be given exactly when the regression is not testable")
 
 
 def initial_sensitivity_regression(table: pd.DataFrame, level: str = "layer"):
@@ -1010,7 +1012,7 @@ def initial_sensitivity_regression(table: pd.DataFrame, level: str = "layer"):
         + \\sum_s (\\beta_s + \\beta_{s \\times FI} FI)$.
     """
     if level not in ("layer", "unit"):
-        raise ValueError(f"level must be 'layer' or 'unit', got {level!r}")
+        raise InputError(f"level must be 'layer' or 'unit', got {level!r}")
     cols = LAYER_COLUMNS if level == "layer" else UNIT_LEVEL_COLUMNS
     _check_columns(table, cols, f"{level}-level table")
     d = table.loc[:, list(UNIT_LEVEL_COLUMNS)].astype(float)
@@ -1088,7 +1090,7 @@ def unit_correlations(table: pd.DataFrame, *, alpha: float = ALPHA, min_units: i
         significant`` (r, p NaN for untested cells).
     """
     _check_columns(table, UNIT_LEVEL_COLUMNS, "unit-level table")
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     rows = []
     for (layer, sep), g in table.groupby(["layer_index", "separation_deg"], sort=True):
         x, y = g["fi"].to_numpy(float), g["d_rel1"].to_numpy(float)
@@ -1110,335 +1112,6 @@ def unit_correlations(table: pd.DataFrame, *, alpha: float = ALPHA, min_units: i
     return out
 
 
-# --------------------------------------------------------------------------------------------
-# Headline results, section 8 items 6-10
-# --------------------------------------------------------------------------------------------
-
-
-def _verdict(testable: bool, ok: bool) -> str:
-    if not testable:
-        return "not testable"
-    return "reproduced" if ok else "not reproduced"
-
-
-def _fmt_p(p: float) -> str:
-    return "nan" if not math.isfinite(p) else f"{p:.3g}"
-
-
-def _blank(item, claim, paper, why):
-    return dict(
-        item=item,
-        claim=claim,
-        measured=f"not testable: {why}",
-        paper=paper,
-        verdict="not testable",
-        note="",
-        statistic=math.nan,
-        p=math.nan,
-    )
-
-
-def _entry(item, claim, paper, comparison: Comparison | None, ok, measured, note=""):
-    testable = comparison is None or comparison.testable
-    if comparison is not None and not comparison.testable:
-        measured = f"not testable: {comparison.reason}"
-    return dict(
-        item=item,
-        claim=claim,
-        measured=measured,
-        paper=paper,
-        verdict=_verdict(testable, ok),
-        note=note,
-        statistic=math.nan if comparison is None else comparison.statistic,
-        p=math.nan if comparison is None else comparison.p,
-    )
-
-
-def _effect_entry(item, claim, paper, c: Comparison, direction_ok: bool, alpha, note=""):
-    measured = f"{c.test}: stat={c.statistic:.3g}, p={_fmt_p(c.p)}, effect={c.effect:.3g}, n={c.n_trained}/{c.n_naive}"
-    ok = c.testable and c.p < alpha and direction_ok
-    return _entry(
-        item, claim, paper, c, ok, measured, note or "effect claim: p < alpha and direction"
-    )
-
-
-def _null_entry(item, claim, paper, c: Comparison, alpha, note=""):
-    measured = f"{c.test}: stat={c.statistic:.3g}, p={_fmt_p(c.p)}, n={c.n_trained}/{c.n_naive}"
-    ok = c.testable and c.p >= alpha
-    return _entry(item, claim, paper, c, ok, measured, note or "null claim: p >= alpha")
-
-
-def headline_results(
-    table: pd.DataFrame,
-    *,
-    curves=None,
-    layer_table: pd.DataFrame | None = None,
-    unit_level_table: pd.DataFrame | None = None,
-    high_deg: float = HIGH_PRECISION_DEG,
-    low_deg: float = LOW_PRECISION_DEG,
-    alpha: float = ALPHA,
-    min_units: int = 5,
-) -> list[dict]:
-    """The paper's headline results, section 8 items 6-10, measured on ``table``.
-
-    Verdict rule (explicit and simple, at the paper's alpha = 0.01):
-
-    * an *effect* claim ("X increases") is ``"reproduced"`` iff the test's p < alpha **and** the
-      measured direction matches the paper's;
-    * a *null* claim ("no difference") is ``"reproduced"`` iff p >= alpha (the paper's own p
-      value, e.g. p > 0.9, is reported but not required);
-    * ``"not testable"`` when the comparison is not testable (missing layer, precision, units,
-      curves or tables), with the reason in ``measured``.
-
-    Args:
-        table: the contract's unit table.
-        curves: ``(len(table), O)`` tuning curves for Fig. 9F (item 9b), or None.
-        layer_table, unit_level_table: Eq. 7 tables (item 10), or None.
-        high_deg, low_deg: the high and low training precisions (deg).
-        alpha: significance level.
-        min_units: minimum units per group.
-
-    Returns:
-        A list of dicts with keys ``item, claim, measured, paper, verdict, note, statistic, p``.
-    """
-    validate_unit_table(table)
-    alpha = _check_alpha(alpha)
-    kw = dict(alpha=alpha, min_units=min_units)
-    out = []
-
-    # Item 6: layer 2 (Schoups).
-    for item, prec, effect in (("6a", high_deg, True), ("6b", low_deg, False)):
-        c = schoups_slope(table, prec, **kw)
-        ok, measured = False, ""
-        if c.testable:
-            near = c.tests[(c.tests["lo"] >= 12.0) & (c.tests["hi"] <= 28.0)]
-            hit = near["significant"] & (near["diff"] > 0)
-            ok = bool(hit.any()) if effect else not bool(hit.any())
-            measured = (
-                "; ".join(
-                    f"|PO-TO| {r.lo:g}-{r.hi:g} deg: diff={r.diff:.3g}, p={_fmt_p(r.p)}"
-                    for r in near.itertuples()
-                )
-                + f"; interaction F={c.statistic:.3g}, p={_fmt_p(c.p)}"
-            )
-        claim = (
-            f"layer 2 at {prec:g} deg: units tuned ~20 deg from TO "
-            + ("increase" if effect else "do not increase")
-            + " their normalised slope at TO"
-        )
-        note = "per-bin MWU (trained > naive mean) in the 12-20 or 20-28 deg bin at alpha / 8"
-        out.append(_entry(item, claim, "increase at 1.0 deg only (Fig. 6C)", c, ok, measured, note))
-    for item, prec in (("6c", high_deg), ("6d", low_deg)):
-        c = po_distribution_ks(table, "norm2", prec, **kw)
-        claim = f"layer 2 at {prec:g} deg: PO distribution unchanged by training"
-        out.append(_null_entry(item, claim, "K-S p > 0.9 (Fig. 6E)", c, alpha))
-
-    # Item 7: layers 2-3 (Ghose).
-    for layer, lname in (("norm2", "layer 2"), ("conv3", "layer 3")):
-        c = ghose_by_po(table, "amplitude", layer, low_deg, **kw)
-        claim = f"{lname} at {low_deg:g} deg: no effect of PO on tuning amplitude"
-        out.append(_null_entry(f"7a-{lname[-1]}", claim, "p > 0.30 (Fig. 7B)", c, alpha))
-    c = ghose_by_po(table, "amplitude", "conv3", high_deg, **kw)
-    claim = f"layer 3 at {high_deg:g} deg: PO affects tuning amplitude"
-    out.append(
-        _effect_entry(
-            "7b",
-            claim,
-            "p < 0.0001, one-way ANOVA (Fig. 7B)",
-            c,
-            True,
-            alpha,
-            "effect claim: p < alpha",
-        )
-    )
-    for layer, lname in (("norm2", "layer 2"), ("conv3", "layer 3")):
-        for prec in (high_deg, low_deg):
-            c = ghose_by_po(table, "var_ratio", layer, prec, **kw)
-            claim = f"{lname} at {prec:g} deg: no effect of PO on variance ratio"
-            out.append(
-                _null_entry(f"7c-{lname[-1]}-{prec:g}", claim, "p > 0.6 (Fig. 7D)", c, alpha)
-            )
-
-    # Item 8: layer 5 at both precisions.
-    for prec in (high_deg, low_deg):
-        c = raiguel_slope(table, prec, **kw)
-        up = bool(c.testable and c.tests["diff"].iloc[0] > 0)
-        out.append(
-            _effect_entry(
-                f"8a-{prec:g}",
-                f"layer 5 at {prec:g} deg: training x PO interaction on slope, increase near TO",
-                "interaction p < 0.0002 (Fig. 8B)",
-                c,
-                up,
-                alpha,
-                "p < alpha for the interaction and trained > naive mean slope in the 0-8 deg bin",
-            )
-        )
-        c = po_uniformity_ks(table, "conv5", prec, **kw)
-        out.append(
-            _effect_entry(
-                f"8b-{prec:g}",
-                f"layer 5 at {prec:g} deg: trained PO non-uniform with a pile-up at TO",
-                "K-S p < 0.003 (Fig. 8D)",
-                c,
-                c.effect > 0,
-                alpha,
-                "p < alpha and trained centre-bin fraction above uniform",
-            )
-        )
-        for key, measure, alt, direction, paper, fig in (
-            ("8c", "norm_var_po", "two-sided", -1, "p < 0.001", "8H"),
-            ("8d", "amplitude", "two-sided", 1, "p < 0.0001", "9B"),
-            ("8e", "best_disc", "less", -1, "p < 0.0005, one-sided", "9D"),
-        ):
-            c = compare_measure(table, measure, "conv5", prec, alternative=alt, **kw)
-            word = "increases" if direction > 0 else "decreases"
-            out.append(
-                _effect_entry(
-                    f"{key}-{prec:g}",
-                    f"layer 5 at {prec:g} deg: {measure} {word} with training",
-                    f"{paper}, MWU (Fig. {fig})",
-                    c,
-                    c.effect * direction > 0,
-                    alpha,
-                )
-            )
-
-    # Item 9: layer 5 at 1 deg only.
-    c = compare_measure(table, "si", "conv5", high_deg, **kw)
-    out.append(
-        _effect_entry(
-            "9a",
-            f"layer 5 at {high_deg:g} deg: SI increases",
-            "p < 0.0001, MWU (Fig. 8F)",
-            c,
-            c.effect > 0,
-            alpha,
-        )
-    )
-    c = compare_measure(table, "si", "conv5", low_deg, **kw)
-    out.append(
-        _null_entry(
-            "9a-low", f"layer 5 at {low_deg:g} deg: SI unchanged", "p > 0.10 (Fig. 8F)", c, alpha
-        )
-    )
-    claim = f"layer 5 at {high_deg:g} deg: non-preferred responses fall more (tuning narrows)"
-    paper = "interaction p < 0.0001, two-way ANOVA (Fig. 9F)"
-    if curves is None:
-        out.append(_blank("9b", claim, paper, "no tuning curves given"))
-    else:
-        c = tuning_width(table, curves, "conv5", high_deg, **kw)
-        out.append(_effect_entry("9b", claim, paper, c, c.effect > 0, alpha))
-
-    # Item 10: Eq. 7.
-    out.extend(_item10(layer_table, unit_level_table, alpha))
-    return out
-
-
-def _item10(layer_table, unit_level_table, alpha) -> list[dict]:
-    out = []
-    blank = _blank
-
-    claim_a = "layer level: FI terms do not predict layer change"
-    claim_b = "layer level: layer and separation are significant"
-    paper_a = "all FI terms p > 0.1 (Fig. 10A)"
-    paper_b = "p < 0.0001; 21% and 46% of variance (Fig. 10A)"
-    if layer_table is None:
-        out += [
-            blank("10a", claim_a, paper_a, "no layer-level table"),
-            blank("10b", claim_b, paper_b, "no layer-level table"),
-        ]
-    else:
-        r = initial_sensitivity_regression(layer_table, "layer")
-        if not r.testable:
-            out += [
-                blank("10a", claim_a, paper_a, r.reason),
-                blank("10b", claim_b, paper_b, r.reason),
-            ]
-        else:
-            fi_p = min(r.p[t] for t in FI_TERMS)
-            out.append(
-                dict(
-                    item="10a",
-                    claim=claim_a,
-                    paper=paper_a,
-                    measured=f"min FI-term p={_fmt_p(fi_p)}; FI share={r.shares['fi']:.3f}",
-                    verdict=_verdict(True, fi_p >= alpha),
-                    note="null claim: all FI-term p >= alpha",
-                    statistic=math.nan,
-                    p=fi_p,
-                )
-            )
-            pl, ps = r.p["C(layer_index)"], r.p["C(separation_deg)"]
-            out.append(
-                dict(
-                    item="10b",
-                    claim=claim_b,
-                    paper=paper_b,
-                    measured=f"layer p={_fmt_p(pl)} ({100 * r.shares['layer']:.1f}%), "
-                    f"separation p={_fmt_p(ps)} ({100 * r.shares['separation']:.1f}%)",
-                    verdict=_verdict(True, max(pl, ps) < alpha),
-                    note="effect claim: both p < alpha; shares are reported, not judged",
-                    statistic=math.nan,
-                    p=max(pl, ps),
-                )
-            )
-    claim_c = "unit level: all Eq. 7 effects significant"
-    paper_c = "p < 0.0001; layer 2.6%, separation 12.4%, FI terms 1.1% (Fig. 10B)"
-    claim_d = "unit level: correlations mostly positive, lowest in layer 3"
-    paper_d = "mostly positive r; layer 3 lowest (Fig. 10B)"
-    if unit_level_table is None:
-        out += [
-            blank("10c", claim_c, paper_c, "no unit-level table"),
-            blank("10d", claim_d, paper_d, "no unit-level table"),
-        ]
-        return out
-    r = initial_sensitivity_regression(unit_level_table, "unit")
-    if not r.testable:
-        out.append(blank("10c", claim_c, paper_c, r.reason))
-    else:
-        pmax = max(r.p.values())
-        out.append(
-            dict(
-                item="10c",
-                claim=claim_c,
-                paper=paper_c,
-                measured=f"max term p={_fmt_p(pmax)}; shares layer {100 * r.shares['layer']:.1f}%, "
-                f"separation {100 * r.shares['separation']:.1f}%, FI {100 * r.shares['fi']:.1f}%",
-                verdict=_verdict(True, pmax < alpha),
-                note="effect claim: every term p < alpha",
-                statistic=math.nan,
-                p=pmax,
-            )
-        )
-    corr = unit_correlations(unit_level_table, alpha=alpha)
-    tested = corr[np.isfinite(corr["r"])]
-    if len(tested) == 0:
-        out.append(
-            blank("10d", claim_d, paper_d, "no (layer, separation) cell could be correlated")
-        )
-        return out
-    frac_pos = float((tested["r"] > 0).mean())
-    by_layer = tested.groupby("layer_index")["r"].mean()
-    lowest = int(by_layer.idxmin())
-    ok = frac_pos > 0.5 and lowest == 3
-    out.append(
-        dict(
-            item="10d",
-            claim=claim_d,
-            paper=paper_d,
-            measured=f"{100 * frac_pos:.0f}% of {len(tested)} cells r > 0; "
-            f"{int(tested['significant'].sum())} significant at alpha/{len(tested)}; "
-            f"lowest mean r in layer {lowest}",
-            verdict=_verdict(3 in by_layer.index, ok),
-            note="descriptive: > 50% of cells r > 0 and layer 3 has the lowest mean r",
-            statistic=math.nan,
-            p=math.nan,
-        )
-    )
-    return out
-
-
 __all__ = [
     "ALPHA",
     "Comparison",
@@ -1453,9 +1126,9 @@ __all__ = [
     "align_curves",
     "bin_index",
     "bin_summary",
+    "check_alpha",
     "compare_measure",
     "ghose_by_po",
-    "headline_results",
     "initial_sensitivity_regression",
     "paired_groups",
     "po_distribution_ks",

@@ -36,7 +36,13 @@ import pandas as pd
 import xarray as xr
 from jaxtyping import Array, Float
 
-from vpl_jax.analysis.behaviour import _check_dataset, _grouped, _iteration_index, ols_table
+from theory.checks import InputError
+from vpl_jax.analysis.behaviour import (
+    check_dataset,
+    group_by_separation,
+    iteration_index,
+    ols_table,
+)
 
 __all__ = [
     "CONV_LAYERS",
@@ -60,10 +66,10 @@ _MATCH_FIELDS = ("reference_deg", "wavelength_px", "contrast", "noise_sd", "lear
 
 
 def _check_measure(ds, measure: str) -> None:
-    _check_dataset(ds, ["layer_change", "separation_deg"])
+    check_dataset(ds, ["layer_change", "separation_deg"])
     allowed = tuple(str(m) for m in ds.measure.values)
     if measure not in allowed:
-        raise ValueError(f"measure must be one of {allowed}, got {measure!r}")
+        raise InputError(f"measure must be one of {allowed}, got {measure!r}")
 
 
 def _check_layers(ds, layers, name: str = "layers") -> list[str]:
@@ -75,7 +81,7 @@ def _check_layers(ds, layers, name: str = "layers") -> list[str]:
     layers = list(layers)
     bad = [x for x in layers if x not in known]
     if not layers or bad:
-        raise ValueError(f"{name} must be a non-empty subset of {known}, got {layers}")
+        raise InputError(f"{name} must be a non-empty subset of {known}, got {layers}")
     return layers
 
 
@@ -104,7 +110,7 @@ def change_trajectories(ds, *, measure: str = "d_rel1", layers=None) -> xr.DataA
 def change_curves(ds, *, measure: str = "d_rel1", layers=None) -> xr.Dataset:
     """Trajectories grouped by training separation: ``mean``, ``sd`` (ddof 0), ``n`` of shape
     ``(separation, iteration, layer)``."""
-    return _grouped(change_trajectories(ds, measure=measure, layers=layers), ds)
+    return group_by_separation(change_trajectories(ds, measure=measure, layers=layers), ds)
 
 
 def final_change(
@@ -116,7 +122,7 @@ def final_change(
         ValueError: unknown ``measure``, ``layers`` or ``iteration``.
     """
     traj = change_trajectories(ds, measure=measure, layers=layers)
-    return traj.isel(iteration=_iteration_index(ds, iteration))
+    return traj.isel(iteration=iteration_index(ds, iteration))
 
 
 # --------------------------------------------------------------------------------------------
@@ -150,16 +156,16 @@ def unit_change(initial: dict, final: dict, layer: str) -> Float[Array, "*batch 
     for name, params in (("initial", initial), ("final", final)):
         if not isinstance(params, dict) or layer not in params or "w" not in params[layer]:
             have = list(params) if isinstance(params, dict) else type(params)
-            raise ValueError(f"{name} has no weights for layer {layer!r}; it has {have}")
+            raise InputError(f"{name} has no weights for layer {layer!r}; it has {have}")
     w0 = jnp.asarray(initial[layer]["w"])
     w1 = jnp.asarray(final[layer]["w"])
     if w0.ndim < 4 or w1.ndim < 4:
-        raise ValueError(
+        raise InputError(
             f"layer must name a conv layer with HWIO weights (rank >= 4), got {layer!r} with "
             f"initial shape {w0.shape} and final shape {w1.shape}"
         )
     if w0.shape[-4:] != w1.shape[-4:] or (w0.ndim > 4 and w0.shape != w1.shape):
-        raise ValueError(
+        raise InputError(
             f"initial and final weights of {layer!r} must match, got {w0.shape} and {w1.shape}"
         )
     if w0.ndim < w1.ndim:
@@ -199,11 +205,11 @@ def psi(iterations, values) -> np.ndarray:
     t = np.asarray(iterations, float)
     d = np.asarray(values, float)
     if t.ndim != 1 or t.size < 2 or not np.all(np.diff(t) > 0):
-        raise ValueError(
+        raise InputError(
             f"iterations must be a strictly increasing 1-d sequence of >= 2 values, got {t}"
         )
     if d.ndim < 1 or d.shape[-1] != t.size:
-        raise ValueError(f"values must have a last axis of size {t.size}, got shape {d.shape}")
+        raise InputError(f"values must have a last axis of size {t.size}, got shape {d.shape}")
     mids = 0.5 * (t[1:] + t[:-1])
     slopes = np.diff(d, axis=-1) / np.diff(t)
     m = mids.size
@@ -279,7 +285,7 @@ def ratio_to_separation(
             or two reference conditions matching the same stimulus.
     """
     if not np.isfinite(reference_separation) or reference_separation <= 0:
-        raise ValueError(f"reference_separation must be > 0 degrees, got {reference_separation!r}")
+        raise InputError(f"reference_separation must be > 0 degrees, got {reference_separation!r}")
     fin = final_change(ds, measure=measure, layers=layers, iteration=iteration)
     fields = [f for f in _MATCH_FIELDS if f in ds.coords]
     keys = [tuple(float(ds[f].values[i]) for f in fields) for i in range(ds.sizes["condition"])]
@@ -288,7 +294,7 @@ def ratio_to_separation(
     lookup: dict[tuple, int] = {}
     for i in np.flatnonzero(is_ref):
         if keys[i] in lookup:
-            raise ValueError(
+            raise InputError(
                 f"ds has two conditions at reference_separation={reference_separation} for the "
                 f"same stimulus {dict(zip(fields, keys[i], strict=True))}"
             )

@@ -1,9 +1,10 @@
-"""Tuning analyses of a whole run folder: naive and trained networks, unit and Eq. 7 tables.
+"""Tuning analyses of a whole run: naive and trained networks, unit and Eq. 7 tables.
 
-`record_run` reads a finished run (``vpl_jax.experiment``), picks the tuning networks (spec of
-seed 000, section 4.3: the conditions trained with noise SD 15, contrast 0.2 and wavelength 10 px
-when the run has them; otherwise the run's most frequent stimulus, said in the description),
-records the naive network on every reference's grid and each trained network on its own grid
+`select_tuning_conditions` picks the tuning networks of a run's results (as Wenliang & Seitz,
+2018: the conditions trained with noise SD 15, contrast 0.2 and wavelength 10 px when the run has
+them; otherwise the run's most frequent stimulus, said in the note); `record_run` takes their
+params (arrays: the caller reads them from the run folder, `vpl_jax.runs`) and records the naive
+network on every reference's grid and each trained network on its own grid
 with the same noise samples (`vpl_jax.analysis.tuning.tuning_analysis`), and builds:
 
 * ``units`` / ``curves``: the unit table of `vpl_jax.analysis.physiology` and its tuning curves;
@@ -18,21 +19,32 @@ with the same noise samples (`vpl_jax.analysis.tuning.tuning_analysis`), and bui
 Stimulus sizes follow training: at ``image_size`` < 227 px the wavelength and the Gaussian SD
 shrink by ``image_size / 227`` as in `vpl_jax.train.TrainConfig.scale`.
 
-`fisher_headlines` gives the report's verdicts on the spec's headline item 4.
+`fisher_gains` is the Fig. 4 test (trained vs the naive network of the same reference), shared
+by the figure and the report's verdicts (`vpl_jax.headlines`).
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import NamedTuple
 
 import jax
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.stats import mannwhitneyu
 
 from vpl_jax import alexnet
+from vpl_jax.analysis import plasticity, tuning
+from vpl_jax.train import TrainConfig
+
+__all__ = [
+    "FI_WINDOW_DEG",
+    "PAPER_TUNING_STIMULUS",
+    "RunTuning",
+    "TuningSelection",
+    "fisher_gains",
+    "record_run",
+    "select_tuning_conditions",
+]
 
 #: The paper's tuning networks (spec section 4.3).
 PAPER_TUNING_STIMULUS = {"wavelength_px": 10.0, "contrast": 0.2, "noise_sd": 15.0}
@@ -53,17 +65,17 @@ class RunTuning(NamedTuple):
     reason: str = ""
 
 
-def _none(reason: str) -> RunTuning:
-    return RunTuning(None, None, None, None, None, "", reason)
+class TuningSelection(NamedTuple):
+    """The tuning networks of a run: condition ``indices``, their ``stimulus``
+    (``wavelength_px`` in the 227-px frame, ``contrast``, ``noise_sd``) and a ``note`` saying why."""
+
+    indices: np.ndarray
+    stimulus: dict
+    note: str
 
 
-def select_tuning_conditions(ds) -> tuple[np.ndarray, dict, str]:
-    """Condition indices of the tuning networks, their stimulus and a sentence saying why.
-
-    Returns:
-        ``(indices, stimulus, note)``: ``stimulus`` holds ``wavelength_px`` (227-px frame),
-        ``contrast``, ``noise_sd``.
-    """
+def select_tuning_conditions(ds) -> TuningSelection:
+    """The tuning networks of a results Dataset (see `TuningSelection`)."""
     frame = pd.DataFrame(
         {k: ds[k].values.astype(float) for k in ("wavelength_px", "contrast", "noise_sd")}
     )
@@ -72,7 +84,7 @@ def select_tuning_conditions(ds) -> tuple[np.ndarray, dict, str]:
         paper &= np.isclose(frame[k].values, v)
     if paper.any():
         note = "the paper's tuning networks (noise SD 15, contrast 0.2, wavelength 10 px)"
-        return np.flatnonzero(paper), dict(PAPER_TUNING_STIMULUS), note
+        return TuningSelection(np.flatnonzero(paper), dict(PAPER_TUNING_STIMULUS), note)
     counts = frame.value_counts(sort=True)
     stimulus = dict(zip(counts.index.names, counts.index[0], strict=True))
     mask = np.ones(len(frame), bool)
@@ -84,69 +96,74 @@ def select_tuning_conditions(ds) -> tuple[np.ndarray, dict, str]:
         f"training stimulus instead (wavelength {stimulus['wavelength_px']:g} px, contrast "
         f"{stimulus['contrast']:g}, noise SD {stimulus['noise_sd']:g})"
     )
-    return np.flatnonzero(mask), {k: float(v) for k, v in stimulus.items()}, note
+    return TuningSelection(np.flatnonzero(mask), {k: float(v) for k, v in stimulus.items()}, note)
 
 
 def _conv_params(params: dict, arch: alexnet.ArchSpec) -> dict:
     return {name: params[name] for name in arch.layer_names}
 
 
-def record_run(run_dir, ds, config, options, *, progress: bool = True) -> RunTuning:
-    """Record and tabulate the tuning networks of a run folder.
+def record_run(
+    ds,
+    train_config: TrainConfig,
+    selection: TuningSelection,
+    initial_params: dict,
+    final_params: dict,
+    *,
+    num_orientations: int = 100,
+    num_noise: int = 50,
+    seed: int = 0,
+    batch_size: int = 250,
+    progress: bool = True,
+) -> RunTuning:
+    """Record and tabulate the tuning networks of a run.
 
     Args:
-        run_dir: the run folder (its checkpoints hold the initial and final params).
         ds: the run's results Dataset.
-        config: the run's `vpl_jax.experiment.RunConfig`.
-        options: `vpl_jax.report.AnalysisOptions` (orientations, noise samples, seed, batch).
-        progress: print progress on stderr.
+        train_config: the run's `vpl_jax.train.TrainConfig` (architecture, image size, scale).
+        selection: `select_tuning_conditions` of ``ds``.
+        initial_params: the shared initial model params (conv1-5 at least).
+        final_params: the final params of the selected networks, every leaf with a leading axis
+            of length ``len(selection.indices)`` in that order.
+        num_orientations: orientations of the tuning grid over 180 deg (100 in the paper).
+        num_noise: noise samples per orientation (50 in the paper).
+        seed: seed of the tuning noise.
+        batch_size: images per forward block.
+        progress: progress bars on stderr.
 
     Returns:
-        A `RunTuning` (``reason`` says why when the run has no tuning data).
+        A `RunTuning`.
     """
-    from vpl_jax import experiment
-    from vpl_jax.analysis import plasticity, tuning
-
-    run = Path(run_dir)
-    initial_path = run / "checkpoints" / "initial_params"
-    if not initial_path.exists():
-        return _none("the run folder has no initial params checkpoint")
-    arch = config.train.arch
-    indices, stimulus, note = select_tuning_conditions(ds)
-    initial = experiment._restore_tree(initial_path)
-    finals = [experiment.load_final_params(run, int(i)) for i in indices]
-    final_stack = jax.tree.map(lambda *xs: np.stack(xs), *finals)
-
-    scale = config.train.scale
+    arch = train_config.arch
+    indices, stimulus, note = selection
+    final_stack = final_params
+    config = train_config
+    scale = config.scale
     protocol = dict(
-        num_orientations=options.num_orientations,
-        num_noise=options.num_noise,
+        num_orientations=num_orientations,
+        num_noise=num_noise,
         wavelength_px=stimulus["wavelength_px"] * scale,
-        sigma_px=config.train.sigma_px * scale,
+        sigma_px=config.sigma_px * scale,
         contrast=stimulus["contrast"],
         noise_sd=stimulus["noise_sd"],
-        size=config.train.image_size,
-        batch_size=max(options.batch_size, options.num_noise),
+        size=config.image_size,
+        batch_size=max(batch_size, num_noise),
         progress=progress,
     )
-    key = jax.random.key(options.seed)
+    key = jax.random.key(seed)
     refs = ds.reference_deg.values[indices].astype(np.float64)
     seps = ds.separation_deg.values[indices].astype(np.float64)
     unique_refs = np.unique(refs)
 
     naive = tuning.tuning_analysis(
         key,
-        _conv_params(initial, arch),
+        _conv_params(initial_params, arch),
         np.asarray(unique_refs, np.float32),
         arch,
         network=-1,
         trained=False,
         **protocol,
     )
-    if progress:
-        import sys
-
-        print(f"[analyze] naive network recorded on {len(unique_refs)} grids", file=sys.stderr)
     trained = tuning.tuning_analysis(
         key,
         _conv_params(final_stack, arch),
@@ -184,7 +201,7 @@ def record_run(run_dir, ds, config, options, *, progress: bool = True) -> RunTun
     frames = []
     for layer_index in range(1, 6):
         conv = f"conv{layer_index}"
-        per_unit = np.asarray(plasticity.unit_change(initial, final_stack, conv))  # (N, C)
+        per_unit = np.asarray(plasticity.unit_change(initial_params, final_stack, conv))  # (N, C)
         for n, (ref, sep) in enumerate(zip(refs, seps, strict=True)):
             c = per_unit.shape[1]
             fi = naive_units.loc[[(ref, layer_index, u) for u in range(c)]].to_numpy()
@@ -202,8 +219,8 @@ def record_run(run_dir, ds, config, options, *, progress: bool = True) -> RunTun
 
     description = (
         f"Tuning networks: {len(indices)} trained networks ({note}) and the naive network on "
-        f"each of the {len(unique_refs)} reference grids; {options.num_orientations} orientations "
-        f"x {options.num_noise} noise samples at {config.train.image_size} px (wavelength "
+        f"each of the {len(unique_refs)} reference grids; {num_orientations} orientations "
+        f"x {num_noise} noise samples at {config.image_size} px (wavelength "
         f"{protocol['wavelength_px']:.2f} px, Gaussian SD {protocol['sigma_px']:.2f} px after "
         f"scaling by {scale:.3f}), contrast {stimulus['contrast']:g}, noise SD "
         f"{stimulus['noise_sd']:g}; gradients by jax.jacfwd through the Gabor. Included units "
@@ -226,7 +243,7 @@ def _included(units: pd.DataFrame, layer: str, trained: bool) -> float:
 
 
 # --------------------------------------------------------------------------------------------
-# Headline item 4: Fisher information
+# The Fig. 4 test: Fisher information near TO, trained vs naive
 
 
 def fisher_gains(fisher: pd.DataFrame, *, window_deg: float = FI_WINDOW_DEG) -> pd.DataFrame:
@@ -240,8 +257,6 @@ def fisher_gains(fisher: pd.DataFrame, *, window_deg: float = FI_WINDOW_DEG) -> 
         One row per (layer_index, separation_deg): ``fi_trained, fi_naive`` (means), ``log_gain``
         (mean of log(trained / paired naive)), ``p`` and ``n``.
     """
-    from scipy.stats import mannwhitneyu
-
     near = fisher[np.abs(fisher.orientation_rel_deg) <= window_deg]
     per_net = (
         near.groupby(
@@ -274,87 +289,3 @@ def fisher_gains(fisher: pd.DataFrame, *, window_deg: float = FI_WINDOW_DEG) -> 
             }
         )
     return pd.DataFrame(rows)
-
-
-def fisher_headlines(tuning: RunTuning, *, alpha: float = 0.01) -> list[dict]:
-    """The report's verdicts on headline item 4 (Fisher information, Fig. 4)."""
-    from vpl_jax.report import _entry, _fmt
-
-    gains = fisher_gains(tuning.fisher)
-    out = []
-    seps = np.sort(gains.separation_deg.unique())
-    table = ", ".join(
-        f"L{r.layer_index}@{r.separation_deg:g}: x{np.exp(r.log_gain):.2f}"
-        for r in gains.itertuples()
-    )
-    claim = "FI gain near TO is largest in the top layer at the finest precision"
-    paper = "Fig. 4: largest rise in the highest layers at the finest precision"
-    if len(seps) < 2 or gains.layer_index.nunique() < 5:
-        out.append(_entry("4a", claim, paper, "not testable", "needs 2+ separations and 5 layers"))
-    else:
-        g = gains.set_index(["layer_index", "separation_deg"]).log_gain
-        finest, coarsest = seps[0], seps[-1]
-        ok = g.loc[(5, finest)] > g.loc[(5, coarsest)] and g.loc[(5, finest)] > g.loc[(1, finest)]
-        out.append(
-            _entry(
-                "4a",
-                claim,
-                paper,
-                "reproduced" if ok else "not reproduced",
-                f"geometric-mean FI gain within +-{FI_WINDOW_DEG:g} deg of TO: {table}",
-                "reproduced if layer 5's gain at the finest separation exceeds its gain at the "
-                "coarsest and layer 1's gain at the finest",
-            )
-        )
-    claim = "layer 1 shows no FI change"
-    paper = "Fig. 4: no visible FI change in layer 1"
-    l1 = gains[gains.layer_index == 1]
-    cells = max(len(gains), 1)
-    if l1.empty or l1.p.isna().all():
-        out.append(_entry("4b", claim, paper, "not testable", "too few layer-1 networks"))
-    else:
-        sig = bool((l1.p < alpha / cells).any())
-        out.append(
-            _entry(
-                "4b",
-                claim,
-                paper,
-                "not reproduced" if sig else "reproduced",
-                "; ".join(f"{r.separation_deg:g} deg: p={_fmt(r.p)}" for r in l1.itertuples()),
-                f"one-sided MWU trained > naive at alpha / {cells} (Bonferroni over cells)",
-            )
-        )
-    claim = "at the finest precision the top layer's FI gain peaks near TO"
-    paper = "Fig. 4: peak at TO, falls off by ~+-20 deg"
-    fisher = tuning.fisher
-    top = fisher[fisher.layer_index == 5]
-    if len(seps) < 1 or top.empty:
-        out.append(_entry("4c", claim, paper, "not testable", "no layer-5 FI"))
-    else:
-        finest = seps[0]
-        tr = top[top.trained & np.isclose(top.separation_deg, finest)]
-        nv = top[~top.trained]
-        merged = tr.merge(nv, on=["reference_deg", "orientation_rel_deg"], suffixes=("_t", "_n"))
-        merged["log_gain"] = np.log(merged.fi_t / merged.fi_n)
-        near_gains = merged[np.abs(merged.orientation_rel_deg) <= FI_WINDOW_DEG].log_gain
-        far_gains = merged[np.abs(merged.orientation_rel_deg) >= 45].log_gain
-        near, far = near_gains.mean(), far_gains.mean()
-        # A peak is a gain (> 0 near TO) that is larger near TO than far from it (one-sided MWU).
-        p = float(stats.mannwhitneyu(near_gains, far_gains, alternative="greater").pvalue)
-        ok = bool(near > 0 and near > far and p < alpha)
-        out.append(
-            _entry(
-                "4c",
-                claim,
-                paper,
-                "reproduced" if ok else "not reproduced",
-                f"layer 5 at {finest:g} deg: mean log gain {near:.3f} within +-{FI_WINDOW_DEG:g} deg "
-                f"vs {far:.3f} beyond +-45 deg; one-sided MWU p={_fmt(p)} (reproduced if the "
-                "gain near TO is positive and larger than far from TO at p < alpha)",
-            )
-        )
-    return out
-
-
-def _json_safe(x):
-    return json.loads(json.dumps(x, default=float))

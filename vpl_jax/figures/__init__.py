@@ -1,7 +1,8 @@
 """Figures: one function per figure, each taking results (and tuning data where needed) and
 returning a matplotlib Figure with labelled axes, units and legends.
 
-Seed 000 (Wenliang & Seitz 2018), Experiment 1:
+Wenliang & Seitz (2018), "Deep neural networks for modeling visual perceptual learning",
+Experiment 1:
 
 * `figure_2` -- behaviour: accuracy, transfer index, final transfer, 5 x 5 separation matrices
   (`vpl_jax.figures.behaviour`; takes the results Dataset).
@@ -13,7 +14,8 @@ Seed 000 (Wenliang & Seitz 2018), Experiment 1:
   Yang & Maunsell) and initial sensitivity vs learning (`vpl_jax.figures.physiology`; the unit
   table of `vpl_jax.analysis.tuning`).
 
-Any run: `learning_curves` (`vpl_jax.figures.learning`).
+Any run: `learning_curves` (`vpl_jax.figures.learning`). Shared conventions:
+`vpl_jax.figures.style`.
 """
 
 from vpl_jax.figures.behaviour import figure_2

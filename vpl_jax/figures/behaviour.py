@@ -9,59 +9,28 @@ C, the train x test separation matrices of each transfer test. Computations are 
 
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from vpl_jax.analysis import behaviour  # noqa: E402
+from vpl_jax.analysis import behaviour
+from vpl_jax.analysis.significance import format_p
+from vpl_jax.figures.style import iteration_axis, separation_colors, unavailable
 
 __all__ = ["figure_2"]
-
-
-def _unavailable(ax, what: str) -> None:
-    ax.text(
-        0.5,
-        0.5,
-        f"{what}:\nnot available in this run",
-        ha="center",
-        va="center",
-        transform=ax.transAxes,
-        fontsize=9,
-        color="0.3",
-    )
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
-def _x_iterations(ds) -> np.ndarray:
-    its = ds.iteration.values.astype(float)
-    return np.where(its == 0, 0.5, its)
-
-
-def _sep_colors(seps):
-    return dict(zip(seps, plt.cm.viridis(np.linspace(0.0, 0.85, len(seps))), strict=True))
-
-
-def _fmt_p(p: float) -> str:
-    if p == 0.0:
-        return "<1e-300"  # below double precision (the paper prints "p = 0.0")
-    return f"{p:.1e}" if p < 1e-3 else f"{p:.3f}"
 
 
 def _regression_label(row) -> str:
     if not row.testable:
         return "not testable"
-    return f"b={row.beta:+.3f}, p={_fmt_p(row.p)}, R2={row.r2_term:.2f}"
+    return f"b={row.beta:+.3f}, p={format_p(row.p)}, R2={row.r2_term:.2f}"
 
 
 def _panel_a(ds, axes_acc, axes_low, acc_var: str) -> None:
     tests = [str(t) for t in ds.test.values]
-    x = _x_iterations(ds)
+    x = iteration_axis(ds)
     curves = behaviour.accuracy_curves(ds, variable=acc_var)
     seps = [float(s) for s in curves.separation.values]
-    colors = _sep_colors(seps)
+    colors = separation_colors(seps)
     for ax, test in zip(axes_acc, tests, strict=False):
         for sep in seps:
             m = curves["mean"].sel(separation=sep, test=test).values
@@ -100,11 +69,11 @@ def _panel_a(ds, axes_acc, axes_low, acc_var: str) -> None:
         )
         ax0.legend(fontsize=7)
     else:
-        _unavailable(ax0, "iteration-1 accuracy")
+        unavailable(ax0, "iteration-1 accuracy")
     transfer = [t for t in behaviour.TRANSFER_TESTS if t in tests]
     if "trained" not in tests or not transfer:
         for ax in axes_low[1:]:
-            _unavailable(ax, "transfer index")
+            unavailable(ax, "transfer index")
         return
     ti = behaviour.transfer_index_curves(ds, variable=acc_var, tests=transfer)
     for ax, test in zip(axes_low[1:], transfer, strict=False):
@@ -125,7 +94,7 @@ def _panel_a(ds, axes_acc, axes_low, acc_var: str) -> None:
 def _panel_b(ds, ax, acc_var: str) -> None:
     tests = [t for t in behaviour.TRANSFER_TESTS if t in [str(v) for v in ds.test.values]]
     if not tests:
-        _unavailable(ax, "B final transfer accuracy")
+        unavailable(ax, "B final transfer accuracy")
         return
     fin = behaviour.final_transfer_accuracy(ds, variable=acc_var, tests=tests)
     table = behaviour.final_transfer_regression(ds, variable=acc_var, tests=tests).set_index("test")
@@ -160,7 +129,7 @@ def _panel_c(ds, axes, fig, sep_var: str) -> None:
     tests = [t for t in behaviour.TRANSFER_TESTS if t in have_tests]
     if sep_var not in ds.data_vars or "test_separation" not in ds.dims or not tests:
         for ax in axes:
-            _unavailable(ax, "C train x test separation matrices")
+            unavailable(ax, "C train x test separation matrices")
         return
     mats = behaviour.separation_matrices(ds, variable=sep_var)["mean"]
     table = behaviour.separation_regression(ds, variable=sep_var, tests=tests)
@@ -202,7 +171,7 @@ def figure_2(ds, *, symmetric: bool = True) -> plt.Figure:
     Raises:
         ValueError: ``ds`` is not a results Dataset (no ``accuracy``/``separation_deg``).
     """
-    behaviour._check_dataset(ds, ["accuracy_sym" if symmetric else "accuracy", "separation_deg"])
+    behaviour.check_dataset(ds, ["accuracy_sym" if symmetric else "accuracy", "separation_deg"])
     fig = plt.figure(figsize=(19, 12))
     grid = fig.add_gridspec(3, 5, hspace=0.55, wspace=0.35)
     axes_acc = [fig.add_subplot(grid[0, j]) for j in range(5)]

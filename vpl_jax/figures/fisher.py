@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from theory.checks import InputError
+from vpl_jax.analysis.significance import ALPHA
+from vpl_jax.analysis.tuning import FISHER_COLUMNS, TUNING_LAYERS
+from vpl_jax.analysis.tuning_run import fisher_gains
 
-from vpl_jax.analysis.tuning import FISHER_COLUMNS, TUNING_LAYERS  # noqa: E402
-
-NEAR_TO_DEG = 10.0
-"""Half-width of the window around TO where the paper tests the FI increase (Fig. 4 asterisks)."""
+__all__ = ["figure_4"]
 
 
 def _mean_sem(frame):
@@ -27,13 +26,15 @@ def _mean_sem(frame):
     return curves.columns.to_numpy(np.float64), mean, sem, values
 
 
-def figure_4(fisher, *, layers=TUNING_LAYERS, separations=None, alpha=0.01) -> plt.Figure:
+def figure_4(fisher, *, layers=TUNING_LAYERS, separations=None, alpha=ALPHA) -> plt.Figure:
     """FI vs test orientation (relative to TO): panels layer x training separation.
 
     Trained networks (black) vs the naive network (gray), mean +/- SEM over networks (the naive
     network evaluated on each reference's grid counts once per reference). An asterisk marks a
-    significant increase of the mean FI within +/- 10 deg of TO (one-sided Mann-Whitney U,
-    trained > naive, ``p < alpha`` Bonferroni-corrected over the panels), as in the paper.
+    significant increase of the mean FI within +/- 10 deg of TO: the test of
+    `vpl_jax.analysis.tuning_run.fisher_gains` (each trained network against the naive network
+    of its reference, one-sided Mann-Whitney U), the one the report's verdicts use, at
+    ``p < alpha`` Bonferroni-corrected over the panels, as in the paper.
     Panels without trained or naive data say "not available".
 
     Args:
@@ -51,11 +52,9 @@ def figure_4(fisher, *, layers=TUNING_LAYERS, separations=None, alpha=0.01) -> p
     Raises:
         ValueError: if ``fisher`` lacks a required column.
     """
-    from scipy.stats import mannwhitneyu
-
     missing = set(FISHER_COLUMNS) - set(fisher.columns)
     if missing:
-        raise ValueError(f"fisher is not a fisher_frame (missing columns {sorted(missing)})")
+        raise InputError(f"fisher is not a fisher_frame (missing columns {sorted(missing)})")
     df = fisher.copy()
     df["network_key"] = list(zip(df["network"], df["reference_deg"], strict=True))
     trained_rows = df[df["trained"].astype(bool)]
@@ -65,6 +64,13 @@ def figure_4(fisher, *, layers=TUNING_LAYERS, separations=None, alpha=0.01) -> p
     separations = [float(s) for s in separations] or [np.nan]
     layers = tuple(layers)
     n_tests = max(1, len(layers) * len(separations))
+    gains = fisher_gains(fisher)
+    p_by_cell = {
+        (str(r.layer), float(r.separation_deg)): r.p
+        for r in gains.merge(
+            df[["layer", "layer_index"]].drop_duplicates(), on="layer_index"
+        ).itertuples()
+    }
     fig, axes = plt.subplots(
         len(layers),
         len(separations),
@@ -88,19 +94,13 @@ def figure_4(fisher, *, layers=TUNING_LAYERS, separations=None, alpha=0.01) -> p
             if tr.empty or nv.empty or not np.isfinite(tr["fi"]).any():
                 ax.text(0.5, 0.5, "not available", ha="center", va="center", transform=ax.transAxes)
                 continue
-            near = {}
             for rows, color, label in ((nv, "0.6", "naive"), (tr, "k", "trained")):
-                theta, mean, sem, values = _mean_sem(rows)
+                theta, mean, sem, _ = _mean_sem(rows)
                 ax.plot(theta, mean, color=color, lw=1.2, label=label)
                 ax.fill_between(theta, mean - sem, mean + sem, color=color, alpha=0.25, lw=0)
-                window = np.abs(theta) <= NEAR_TO_DEG
-                near[label] = np.nanmean(values[:, window], axis=1)
-            a, b = near["trained"], near["naive"]
-            a, b = a[np.isfinite(a)], b[np.isfinite(b)]
-            if a.size and b.size:
-                p = mannwhitneyu(a, b, alternative="greater").pvalue
-                if p < alpha / n_tests:
-                    ax.text(0.05, 0.88, "*", transform=ax.transAxes, fontsize=16)
+            p = p_by_cell.get((layer, sep), np.nan)
+            if np.isfinite(p) and p < alpha / n_tests:
+                ax.text(0.05, 0.88, "*", transform=ax.transAxes, fontsize=16)
             ax.axvline(0.0, color="k", lw=0.5, ls=":")
             if i == 0 and j == 0:
                 ax.legend(fontsize=7, loc="upper right")

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import math
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from vpl_jax.analysis import physiology as ph  # noqa: E402
+from vpl_jax.analysis import physiology as ph
+from vpl_jax.analysis.significance import ALPHA
 
 _TRAINED = "black"
 _NAIVE = "0.6"
@@ -434,7 +432,7 @@ def _shares_text(r: ph.SensitivityRegression) -> str:
     )
 
 
-def figure_10(layer_table=None, unit_level_table=None, table=None, *, alpha=ph.ALPHA) -> plt.Figure:
+def figure_10(layer_table=None, unit_level_table=None, table=None, *, alpha=ALPHA) -> plt.Figure:
     """Fig. 10: initial sensitivity vs learning (Eq. 7).
 
     Args:

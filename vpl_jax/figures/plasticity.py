@@ -9,27 +9,19 @@ module docstring); a panel whose data the run lacks says so instead of failing.
 
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from vpl_jax.analysis import plasticity  # noqa: E402
-from vpl_jax.analysis.behaviour import _check_dataset  # noqa: E402
-from vpl_jax.figures.behaviour import _fmt_p, _sep_colors, _unavailable  # noqa: E402
+from vpl_jax.analysis import plasticity
+from vpl_jax.analysis.behaviour import check_dataset, group_by_separation
+from vpl_jax.analysis.significance import format_p
+from vpl_jax.figures.style import separation_colors, unavailable
 
 __all__ = ["figure_3"]
 
 
 def _layer_colors(layers):
     return dict(zip(layers, plt.cm.plasma(np.linspace(0.0, 0.85, len(layers))), strict=True))
-
-
-def _grouped_by_sep(da, ds):
-    from vpl_jax.analysis.behaviour import _grouped
-
-    return _grouped(da, ds)
 
 
 def _set_log_axes(ax, *, x: bool = True, y: bool = True, **labels) -> None:
@@ -62,7 +54,7 @@ def _panel_a(ds, axes) -> None:
     layers = [str(x) for x in ds.layer.values]
     curves = plasticity.change_curves(ds)
     seps = [float(s) for s in curves.separation.values]
-    colors = _sep_colors(seps)
+    colors = separation_colors(seps)
     its = ds.iteration.values.astype(float)
     keep = its > 0  # d_rel1 = 0 at iteration 0 has no place on a log axis
     for ax, layer in zip(axes, layers, strict=False):
@@ -98,17 +90,17 @@ def _title_with(model_rows, head: str) -> str:
     rows = model_rows.set_index("term")
     if not rows.testable.all():
         return f"{head}\n(regression not testable: {rows.reason.iloc[0]})"
-    parts = [f"{t}: b={rows.loc[t, 'beta']:+.3g}, p={_fmt_p(rows.loc[t, 'p'])}" for t in rows.index]
+    parts = [f"{t}: b={rows.loc[t, 'beta']:+.3g}, p={format_p(rows.loc[t, 'p'])}" for t in rows.index]
     return head + "\n" + "; ".join(parts)
 
 
 def _panel_b(ds, ax, colors) -> None:
     layers = [x for x in plasticity.CONV_LAYERS if x in [str(v) for v in ds.layer.values]]
     if not layers or ds.sizes["iteration"] < 2:
-        _unavailable(ax, "B peak speed iteration")
+        unavailable(ax, "B peak speed iteration")
         return
     psi = plasticity.peak_speed_iteration(ds, layers=layers)
-    _errorbars(ax, _grouped_by_sep(psi, ds), layers, colors)
+    _errorbars(ax, group_by_separation(psi, ds), layers, colors)
     _set_log_axes(
         ax,
         y=False,
@@ -125,7 +117,7 @@ def _panel_b(ds, ax, colors) -> None:
 def _panel_c(ds, ax, colors) -> None:
     layers = [str(x) for x in ds.layer.values]
     fin = plasticity.final_change(ds)
-    _errorbars(ax, _grouped_by_sep(fin, ds), layers, colors, positive=True)
+    _errorbars(ax, group_by_separation(fin, ds), layers, colors, positive=True)
     _set_log_axes(
         ax,
         xlabel="training separation (deg)",
@@ -144,10 +136,10 @@ def _panel_c(ds, ax, colors) -> None:
 def _panel_d(ds, ax, colors) -> None:
     ratio = plasticity.ratio_to_separation(ds)
     if not ratio.attrs["testable"]:
-        _unavailable(ax, f"D ratio to 10 deg ({ratio.attrs['reason']})")
+        unavailable(ax, f"D ratio to 10 deg ({ratio.attrs['reason']})")
         return
     layers = [str(x) for x in ds.layer.values]
-    _errorbars(ax, _grouped_by_sep(ratio, ds), layers, colors, positive=True)
+    _errorbars(ax, group_by_separation(ratio, ds), layers, colors, positive=True)
     ax.axhline(1.0, color="k", lw=0.5)
     _set_log_axes(
         ax,
@@ -170,7 +162,7 @@ def figure_3(ds) -> plt.Figure:
     Raises:
         ValueError: ``ds`` is not a results Dataset (no ``layer_change``/``separation_deg``).
     """
-    _check_dataset(ds, ["layer_change", "separation_deg"])
+    check_dataset(ds, ["layer_change", "separation_deg"])
     layers = [str(x) for x in ds.layer.values]
     n_cols = max(6, len(layers))
     fig = plt.figure(figsize=(3.2 * n_cols, 8.5))

@@ -14,6 +14,7 @@ import statsmodels.formula.api as smf
 from scipy import stats
 from statsmodels.stats.anova import anova_lm
 
+from vpl_jax import headlines
 from vpl_jax.analysis import physiology as ph
 
 LAYER_NAMES = ("norm1", "norm2", "conv3", "conv4", "conv5")
@@ -348,11 +349,11 @@ def test_tuning_width_detects_narrowing_and_matches_statsmodels():
         narrow.summary["preferred"] & (narrow.summary["offset_deg"].abs() < 5)
     ].any()
     assert narrow.summary["mean_trained"].iloc[50] == pytest.approx(1.0)
-    by = {r["item"]: r for r in ph.headline_results(df, curves=_curves(df, 0, 0.0))}
-    assert by["9b"]["verdict"] == "reproduced" and by["6a"]["verdict"] == "not testable"
+    by = {r.item: r for r in headlines.physiology_headlines(df, curves=_curves(df, 0, 0.0))}
+    assert by["9b"].verdict == "reproduced" and by["6a"].verdict == "not testable"
     curves = _curves(df, 1, baseline_trained=0.3)
-    by = {r["item"]: r for r in ph.headline_results(df, curves=curves)}
-    assert by["9b"]["verdict"] == "not reproduced"
+    by = {r.item: r for r in headlines.physiology_headlines(df, curves=curves)}
+    assert by["9b"].verdict == "not reproduced"
     null = ph.tuning_width(df, curves, "conv5", 1.0)
     assert null.p > 0.01 and not null.summary["significant"].any()
     # direct statsmodels on the same aligned values
@@ -387,14 +388,12 @@ def test_not_testable_paths():
     c = ph.compare_measure(small, "si", "conv5", 1.0, min_units=5)
     assert not c.testable and "too few" in c.reason
     assert not ph.tuning_width(df, np.ones((len(df), 100)), "conv5", 1.0).testable
-    res = ph.headline_results(df)
-    by_item = {r["item"]: r for r in res}
-    assert by_item["8a-1"]["verdict"] == "not testable"
-    assert (
-        by_item["9b"]["verdict"] == "not testable" and by_item["10a"]["verdict"] == "not testable"
-    )
-    assert by_item["6b"]["verdict"] == "not testable"
-    assert all(r["verdict"] in {"reproduced", "not reproduced", "not testable"} for r in res)
+    res = headlines.physiology_headlines(df)
+    by_item = {r.item: r for r in res}
+    assert by_item["8a-1"].verdict == "not testable"
+    assert by_item["9b"].verdict == "not testable" and by_item["10a"].verdict == "not testable"
+    assert by_item["6b"].verdict == "not testable"
+    assert all(r.verdict in {"reproduced", "not reproduced", "not testable"} for r in res)
 
 
 # ------------------------------------------------------------------------------------------
@@ -474,9 +473,11 @@ def test_eq7_not_testable_and_unit_correlations():
     assert row["significant"] == (ref.pvalue < 0.01 / 25)
     s = ph.rescale_per_group(u)
     assert s.groupby(["layer_index", "separation_deg"])["fi_scaled"].max().eq(1.0).all()
-    res = ph.headline_results(make_table(seed=0, n_units=20), layer_table=t, unit_level_table=u)
-    d = {r["item"]: r for r in res}["10d"]
-    assert d["verdict"] == "reproduced", d
+    res = headlines.physiology_headlines(
+        make_table(seed=0, n_units=20), layer_table=t, unit_level_table=u
+    )
+    d = {r.item: r for r in res}["10d"]
+    assert d.verdict == "reproduced", d
 
 
 # ------------------------------------------------------------------------------------------
@@ -492,22 +493,22 @@ def test_headline_results_on_planted_data():
         df.loc[m, "amplitude"] *= 2.0
         df.loc[m, "best_disc"] *= 0.5
         df.loc[m, "norm_var_po"] *= 0.6
-    res = ph.headline_results(df)
-    by = {r["item"]: r for r in res}
-    assert set(res[0]) >= {"item", "claim", "measured", "paper", "verdict", "note"}
-    assert by["6a"]["verdict"] == "reproduced"
-    assert by["6b"]["verdict"] == "reproduced"  # no planted change at 5 deg
-    assert by["6c"]["verdict"] == "reproduced"
+    res = headlines.physiology_headlines(df)
+    by = {r.item: r for r in res}
+    assert set(res[0]._fields) >= {"item", "claim", "measured", "paper", "verdict", "note"}
+    assert by["6a"].verdict == "reproduced"
+    assert by["6b"].verdict == "reproduced"  # no planted change at 5 deg
+    assert by["6c"].verdict == "reproduced"
     for sep in ("1", "5"):
-        assert by[f"8c-{sep}"]["verdict"] == "reproduced"
-        assert by[f"8d-{sep}"]["verdict"] == "reproduced"
-        assert by[f"8e-{sep}"]["verdict"] == "reproduced"
-        assert by[f"8b-{sep}"]["verdict"] == "not reproduced"  # PO left uniform
-    assert by["9a"]["verdict"] == "not reproduced"  # SI not planted
-    assert by["7b"]["verdict"] == "not reproduced"
+        assert by[f"8c-{sep}"].verdict == "reproduced"
+        assert by[f"8d-{sep}"].verdict == "reproduced"
+        assert by[f"8e-{sep}"].verdict == "reproduced"
+        assert by[f"8b-{sep}"].verdict == "not reproduced"  # PO left uniform
+    assert by["9a"].verdict == "not reproduced"  # SI not planted
+    assert by["7b"].verdict == "not reproduced"
     # reversing the planted direction flips the verdict
     df2 = df.copy()
     m = _sel(df2, "conv5", 1.0)
     df2.loc[m, "amplitude"] /= 4.0
-    by2 = {r["item"]: r for r in ph.headline_results(df2)}
-    assert by2["8d-1"]["verdict"] == "not reproduced" and by2["8d-1"]["p"] < 0.01
+    by2 = {r.item: r for r in headlines.physiology_headlines(df2)}
+    assert by2["8d-1"].verdict == "not reproduced" and by2["8d-1"].p < 0.01

@@ -5,9 +5,11 @@ import pandas as pd
 import pytest
 
 from vpl_jax.analysis.tuning import FISHER_COLUMNS
+from vpl_jax.analysis.tuning_run import fisher_gains
 from vpl_jax.figures.fisher import figure_4
 
 THETA = np.linspace(-90, 90, 21)
+LAYER_INDEX = {"norm1": 1, "norm2": 2, "conv3": 3, "conv4": 4, "conv5": 5}
 
 
 def frame(network, layer, ref, sep, trained, fi):
@@ -15,7 +17,7 @@ def frame(network, layer, ref, sep, trained, fi):
         {
             "network": network,
             "layer": layer,
-            "layer_index": 1,
+            "layer_index": LAYER_INDEX[layer],
             "reference_deg": ref,
             "separation_deg": sep if trained else np.nan,
             "trained": trained,
@@ -82,3 +84,15 @@ def test_figure_4_missing_data_says_not_available(tmp_path):
 def test_figure_4_rejects_a_frame_without_fi():
     with pytest.raises(ValueError, match="missing columns"):
         figure_4(planted().drop(columns="fi"))
+
+
+def test_figure_4_asterisks_are_the_verdicts_test():
+    """The asterisk of a panel is exactly fisher_gains' p < alpha / panels (the report's test)."""
+    df = planted(bump=0.15, n_ref=5)  # a weak gain: some panels significant, some not
+    fig = figure_4(df, layers=("norm1", "conv5"))
+    axes = np.array(fig.axes).reshape(2, 2)
+    gains = fisher_gains(df).set_index(["layer_index", "separation_deg"]).p
+    for i, layer in enumerate(("norm1", "conv5")):
+        for j, sep in enumerate((1.0, 5.0)):
+            starred = any(t.get_text() == "*" for t in axes[i, j].texts)
+            assert starred == bool(gains.loc[(LAYER_INDEX[layer], sep)] < 0.01 / 4), (layer, sep)

@@ -27,6 +27,16 @@ from __future__ import annotations
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
+__all__ = [
+    "BlobProto",
+    "BlobShape",
+    "LayerParameter",
+    "NetParameter",
+    "V1LayerParameter",
+    "V1_LAYER_TYPES",
+    "describe_truncation",
+]
+
 _F = descriptor_pb2.FieldDescriptorProto
 
 #: Values of ``V1LayerParameter.LayerType`` that we name (others are read as unknown fields).
