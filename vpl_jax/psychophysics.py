@@ -130,6 +130,7 @@ __all__ = [
     "percent_correct",
     "psychometric_function",
     "run_thresholds",
+    "template_dprime",
     "threshold_curves",
     "threshold_efficiency",
 ]
@@ -232,6 +233,43 @@ def _dprime(distance, contrast, noise_sd, factor: float):
     noise = jnp.asarray(noise_sd, dtype)
     safe = jnp.where(noise > 0, noise, 1.0)
     return jnp.where(noise > 0, signal / safe, jnp.where(signal > 0, jnp.inf, 0.0))
+
+
+def template_dprime(
+    triplet: Float[Array, "... 3 H W"],
+    contrast: Float[Array, "..."],
+    noise_sd: Float[Array, "..."],
+    *,
+    observer: str = "ideal",
+) -> Float[Array, "..."]:
+    r"""Ideal-observer d' from noiseless (reference, CW, CCW) templates of any size.
+
+    :math:`d' = c\,\lVert T_{cw} - T_{ccw}\rVert_2 / \sigma` (over :math:`\sqrt2` for
+    ``"difference"``); the building block of `ideal_observer`, for templates made outside a
+    `TrainConfig` (e.g. `vpl_jax.stimuli.pair_templates` at any size).
+
+    Args:
+        triplet: ``(..., 3, H, W)`` templates on the 0-255 scale, stacked as
+            ``(reference, clockwise, counterclockwise)`` (the order of
+            `vpl_jax.train.sample_pairs`).
+        contrast, noise_sd: scalars or arrays broadcasting against the leading axes.
+        observer: ``"ideal"`` or ``"difference"``.
+
+    Returns:
+        d' with the leading shape of ``triplet``.
+
+    Examples:
+        >>> t = stimuli.pair_templates(0.0, 2.0, 6.0, 5.0, size=24)
+        >>> x = jnp.stack([t.reference, t.clockwise, t.counterclockwise])
+        >>> d_ideal = template_dprime(x, 0.5, 10.0)
+        >>> round(float(d_ideal / template_dprime(x, 0.5, 10.0, observer="difference")), 4)
+        1.4142
+    """
+    factor = _observer_factor(observer)
+    triplet = jnp.asarray(triplet)
+    if triplet.ndim < 3 or triplet.shape[-3] != 3:
+        raise InputError(f"triplet must have shape (..., 3, H, W), got {triplet.shape}")
+    return _dprime(_triplet_distance(triplet), contrast, noise_sd, factor)
 
 
 def percent_correct(dprime: Float[Array, "..."]) -> Float[Array, "..."]:
@@ -593,12 +631,14 @@ def psychometric_function(
         threshold: separation at which :math:`\psi = ` ``criterion``, > 0.
         slope: steepness :math:`\beta` in log separation, > 0 (the Weibull exponent).
         lapse: lapse rate in ``[0, 1 - criterion)``.
+
+        The four array arguments broadcast against each other (NumPy rules).
         model: ``"weibull"`` or ``"log_gaussian"``.
         guess: guess rate (0.5).
         criterion: proportion correct at the threshold.
 
     Returns:
-        Array of the shape of ``separation``.
+        Array of the broadcast shape of the arguments.
 
     Examples:
         >>> float(psychometric_function(2.0, threshold=2.0, slope=3.0))
@@ -614,7 +654,8 @@ def psychometric_function(
     require("guess", guess, lambda v: (v >= 0) & (v < 1), "in [0, 1)")
     require("criterion", criterion, lambda v: (v > guess) & (v < 1), f"in ({guess}, 1)")
     require("lapse", lapse, lambda v: (v >= 0) & (v < 1 - criterion), f"in [0, {1 - criterion})")
-    return _psi(model, s, math.log(threshold), slope, lapse, guess, criterion)
+    t, b, lap = (np.asarray(v, np.float64) for v in (threshold, slope, lapse))
+    return _psi(model, s, np.log(t), b, lap, guess, criterion)
 
 
 class PsychometricFit(NamedTuple):
