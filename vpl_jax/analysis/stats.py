@@ -120,6 +120,11 @@ def _alternative(alternative: str) -> str:
 # Equivalence tests (TOST)
 
 
+def _constant(a: np.ndarray) -> bool:
+    """No spread beyond rounding (a sample of differences like 1.0 - 0.9 and 2.0 - 1.9)."""
+    return bool(np.ptp(a) <= 1e-12 * max(1.0, float(np.max(np.abs(a)))))
+
+
 def _degenerate(estimate, low, upp, n, label) -> StatResult:
     """Zero spread: the difference is known exactly, inside the margin or not."""
     inside = low < estimate < upp
@@ -175,7 +180,7 @@ def tost_one_sample(x, margin, *, mu: float = 0.0, alpha: float = 0.05) -> StatR
     alpha = _alpha(alpha, 0.5)
     label = f"TOST one-sample t, margin ({low:g}, {upp:g}) around {mu:g}"
     estimate = float(a.mean() - mu)
-    if np.ptp(a) == 0:
+    if _constant(a):
         return _degenerate(estimate, low, upp, a.size, label)
     d = DescrStatsW(a - mu)
     return _from_statsmodels(
@@ -205,7 +210,7 @@ def tost_paired(x1, x2, margin, *, alpha: float = 0.05) -> StatResult:
     alpha = _alpha(alpha, 0.5)
     label = f"TOST paired t, margin ({low:g}, {upp:g})"
     d = a - b
-    if np.ptp(d) == 0:
+    if _constant(d):
         return _degenerate(float(d.mean()), low, upp, d.size, label)
     ci = DescrStatsW(d).tconfint_mean(alpha=2 * alpha)
     return _from_statsmodels(ttost_paired(a, b, low, upp), ci, d.mean(), d.size, label)
@@ -235,7 +240,7 @@ def tost_welch(x1, x2, margin, *, alpha: float = 0.05) -> StatResult:
     alpha = _alpha(alpha, 0.5)
     label = f"TOST Welch t, margin ({low:g}, {upp:g})"
     n, estimate = a.size + b.size, float(a.mean() - b.mean())
-    if np.ptp(a) == 0 and np.ptp(b) == 0:
+    if _constant(a) and _constant(b):
         return _degenerate(estimate, low, upp, n, label)
     ci = CompareMeans(DescrStatsW(a), DescrStatsW(b)).tconfint_diff(
         alpha=2 * alpha, usevar="unequal"
@@ -378,24 +383,26 @@ def slope_ci(
         lo, hi = fit.conf_int(alpha)[1]
         name = "OLS slope, t interval"
     else:
-        lo, hi = _bootstrap(lambda xs, ys: _slope(xs, ys), xa, ya, alpha, n_boot, seed)
+        lo, hi = _bootstrap(_slope, xa, ya, alpha, n_boot, seed)
         name = "OLS slope, pairs bootstrap (BCa)"
     return StatResult(slope, p, float(lo), float(hi), int(ya.size), name, slope)
 
 
-def _slope(x, y):
-    xc = x - x.mean(axis=-1, keepdims=True)
-    yc = y - y.mean(axis=-1, keepdims=True)
-    den = np.sum(xc * xc, axis=-1)
+def _slope(x, y, axis=-1):
+    xc = x - x.mean(axis=axis, keepdims=True)
+    yc = y - y.mean(axis=axis, keepdims=True)
+    den = np.sum(xc * xc, axis=axis)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.sum(xc * yc, axis=-1) / den
+        return np.sum(xc * yc, axis=axis) / den
 
 
-def _r2(x, y):
-    xc = x - x.mean(axis=-1, keepdims=True)
-    yc = y - y.mean(axis=-1, keepdims=True)
+def _r2(x, y, axis=-1):
+    xc = x - x.mean(axis=axis, keepdims=True)
+    yc = y - y.mean(axis=axis, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.sum(xc * yc, axis=-1) / np.sqrt(np.sum(xc * xc, axis=-1) * np.sum(yc * yc, axis=-1))
+        r = np.sum(xc * yc, axis=axis) / np.sqrt(
+            np.sum(xc * xc, axis=axis) * np.sum(yc * yc, axis=axis)
+        )
     return r * r
 
 
