@@ -25,25 +25,26 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from vpl_jax import alexnet, weights
-from vpl_jax.analysis import tuning
-from vpl_jax.analysis.selectivity import _consts, _NoisyGaborInput, centre_units
+from vpl_jax import alexnet, stimuli, weights
+from vpl_jax.analysis import recording, tuning
 
 
 def paper_procedure(key, params, reference, *, size, num_o, num_noise, layers):
     """The paper's procedure: per-orientation forward passes, statistics in NumPy/SciPy."""
     arch = alexnet.CAFFE_ALEXNET
-    make = _NoisyGaborInput(size, arch.in_channels)
-    consts = _consts(wavelength=10.0, sigma=50.0, contrast=0.2, noise_sd=15.0)
+    make = stimuli.NoisyGaborInput(size, arch.in_channels)
+    consts = stimuli.NoisyGaborParams(
+        wavelength_px=10.0, sigma_px=50.0, contrast=0.2, noise_sd=15.0
+    ).as_arrays()
     offsets = tuning.relative_orientations(num_o)
     keys = jax.random.split(key, (num_o, num_noise))
 
     @jax.jit
     def forward(theta, noise_keys):
-        stim = {"angle": jnp.broadcast_to(theta, noise_keys.shape), "key": noise_keys}
+        stim = stimuli.NoisyGaborStimulus(jnp.broadcast_to(theta, noise_keys.shape), noise_keys)
         images = jax.vmap(make, in_axes=(0, None))(stim, consts)
         out = alexnet.features(params, images, arch)
-        return {layer: centre_units(out[layer]) for layer in layers}
+        return {layer: recording.centre_units(out[layer]) for layer in layers}
 
     samples = {layer: [] for layer in layers}
     for o in range(num_o):
@@ -94,7 +95,7 @@ def main(argv=None):
 
     params = weights.load(args.weights)
     key = jax.random.key(0)
-    layers = tuning.TUNING_LAYERS
+    layers = recording.PROTOCOL_LAYERS
     common = dict(size=args.size, num_orientations=args.orientations, num_noise=args.noise)
 
     def ours(gradient):

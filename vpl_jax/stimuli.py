@@ -16,6 +16,15 @@ Conventions (shared with :mod:`theory.stimuli`, whose ``pixel_grid``/``rotate`` 
 Deterministic generators take no PRNG key; the only stochastic function, :func:`network_input`,
 takes its ``key`` first.
 
+**Network inputs of generated stimuli** (used by ``vpl_jax.analysis.recording`` and
+``vpl_jax.analysis.tuning``): an *input maker* (:class:`NoisyGaborInput`, :class:`GratingInput`)
+holds the static structure (image side, input channels; hashable, a ``jax.jit`` static argument)
+and maps one stimulus record (:class:`NoisyGaborStimulus`, :class:`GratingStimulus`: the
+per-image values) and one parameter record (:class:`NoisyGaborParams`, :class:`GratingParams`:
+the values shared by a whole stimulus set, traced so that a new contrast or noise level never
+recompiles) to one ``(size, size, channels)`` network input, the grey image copied to every
+channel. ``jax.vmap(maker, in_axes=(0, None))`` makes a batch.
+
 References:
     Wenliang & Seitz (2018), J. Neurosci. 38(27):6028-6044 (spec ``vpl-dnn-wenliang-seitz-2018``
     Sec. 1.4 and 2); the authors' ``Screen.py`` and ``generate_pair_angle.py``.
@@ -24,13 +33,16 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
+from theory.checks import InputError, require
 from theory.stimuli import pixel_grid, rotate
 from theory.stimuli import sinusoid as sinusoid
 
@@ -38,6 +50,12 @@ __all__ = [
     "BACKGROUND_OFFSET",
     "ORIGINAL_PI",
     "TRANSFER_CONDITIONS",
+    "GratingInput",
+    "GratingParams",
+    "GratingStimulus",
+    "NoisyGaborInput",
+    "NoisyGaborParams",
+    "NoisyGaborStimulus",
     "PairTemplates",
     "gabor",
     "gabor_background",
@@ -46,6 +64,7 @@ __all__ = [
     "network_input",
     "pair_templates",
     "sinusoid",
+    "to_channels",
     "transfer_parameters",
     "transfer_templates",
     "trial_pairs",
@@ -422,3 +441,199 @@ def grating_frequencies(size: int = 32, n: int = 9) -> Float[Array, " n"]:
     if int(n) != n or n < 1:
         raise ValueError(f"n must be an integer >= 1, got {n=}")
     return jnp.pi / (size / 2.0 + 4.0) * jnp.arange(1, n + 1, dtype=jnp.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# Network inputs of generated stimuli: parameter records, stimulus records and input makers
+# --------------------------------------------------------------------------------------------
+
+
+def _as_float32(record):
+    return type(record)(*(jnp.asarray(value, jnp.float32) for value in record))
+
+
+class NoisyGaborParams(NamedTuple):
+    """Shared parameters of noisy-Gabor network inputs (Wenliang & Seitz 2018, tuning protocol).
+
+    The input is ``contrast * (I - 125) + N(0, noise_sd^2)`` with ``I = gabor(angle,
+    wavelength_px, sigma_px)`` (cosine phase, 0..255). A pytree of scalars: pass it to a jitted
+    function as a traced argument (a new value does not recompile).
+
+    Attributes:
+        wavelength_px: carrier wavelength in pixels, > 0 (paper: 10).
+        sigma_px: standard deviation of the Gaussian window in pixels, > 0 (paper: 50).
+        contrast: the factor of ``I - 125``, dimensionless (paper: 0.2).
+        noise_sd: standard deviation of the i.i.d. pixel noise in network units, >= 0
+            (paper: 15).
+
+    Examples:
+        >>> NoisyGaborParams().as_arrays().sigma_px.dtype
+        dtype('float32')
+    """
+
+    wavelength_px: Float[ArrayLike, ""] = 10.0
+    sigma_px: Float[ArrayLike, ""] = 50.0
+    contrast: Float[ArrayLike, ""] = 0.2
+    noise_sd: Float[ArrayLike, ""] = 15.0
+
+    def as_arrays(self) -> NoisyGaborParams:
+        """The record with float32 scalar arrays, after checking concrete values.
+
+        Raises:
+            InputError: on a non-scalar field, a wavelength or sigma that is not finite and > 0,
+                a non-finite contrast or a noise SD that is not finite and >= 0.
+        """
+        _check_scalars(**self._asdict())
+        require("wavelength_px", self.wavelength_px, _finite_positive, "finite and > 0")
+        require("sigma_px", self.sigma_px, _finite_positive, "finite and > 0")
+        require("contrast", self.contrast, _finite, "finite")
+        require("noise_sd", self.noise_sd, _finite_nonneg, "finite and >= 0")
+        return _as_float32(self)
+
+
+class GratingParams(NamedTuple):
+    """Shared parameters of full-field grating network inputs (seed 004's gratings).
+
+    The input is ``contrast * (I - 125)`` with ``I = 127.5 (1 + G)`` the full-range 0..255
+    image of ``G = grating(...)`` in [-1, 1]. A pytree of scalars (traced).
+
+    Attributes:
+        contrast: the factor of ``I - 125``, dimensionless (0.5: amplitude 64 network units).
+    """
+
+    contrast: Float[ArrayLike, ""] = 0.5
+
+    def as_arrays(self) -> GratingParams:
+        """The record with float32 scalar arrays, after checking concrete values.
+
+        Raises:
+            InputError: on a non-scalar or non-finite contrast.
+        """
+        _check_scalars(**self._asdict())
+        require("contrast", self.contrast, _finite, "finite")
+        return _as_float32(self)
+
+
+class NoisyGaborStimulus(NamedTuple):
+    """Per-image values of a noisy Gabor (fields share their leading axes, ``()`` for one image).
+
+    Attributes:
+        angle_deg: orientation in degrees (0 = vertical stripes, clockwise).
+        key: PRNG key of the image's pixel noise.
+    """
+
+    angle_deg: Float[ArrayLike, "..."]
+    key: Array
+
+
+class GratingStimulus(NamedTuple):
+    """Per-image values of a full-field grating (fields share their leading axes).
+
+    Attributes:
+        angle_deg: orientation in degrees (0 = vertical stripes, clockwise).
+        wavelength_px: period in pixels, > 0.
+        phase_deg: phase at the image centre in degrees.
+    """
+
+    angle_deg: Float[ArrayLike, "..."]
+    wavelength_px: Float[ArrayLike, "..."]
+    phase_deg: Float[ArrayLike, "..."]
+
+
+def _finite(x):
+    return np.isfinite(x)
+
+
+def _finite_positive(x):
+    return np.isfinite(x) & (x > 0)
+
+
+def _finite_nonneg(x):
+    return np.isfinite(x) & (x >= 0)
+
+
+def _check_structure(size, channels) -> None:
+    for name, value in (("size", size), ("channels", channels)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InputError(f"{name} must be an integer >= 1, got {name}={value!r}")
+
+
+def to_channels(grey: Float[ArrayLike, "H W"], channels: int) -> Float[Array, "H W channels"]:
+    """A grey ``(H, W)`` image as ``(H, W, channels)``: the grey copied to every input channel.
+
+    Examples:
+        >>> to_channels(jnp.zeros((4, 5)), 3).shape
+        (4, 5, 3)
+    """
+    grey = jnp.asarray(grey)
+    return jnp.broadcast_to(grey[:, :, None], (*grey.shape, channels))
+
+
+@dataclasses.dataclass(frozen=True)
+class NoisyGaborInput:
+    """Network input of one noisy Gabor: ``contrast * (I - 125) + N(0, noise_sd^2)``.
+
+    ``I = gabor(angle, wavelength_px, sigma_px, size)`` (cosine phase, 0..255), the noise drawn
+    from the stimulus's key by :func:`network_input` (Wenliang & Seitz 2018's training and tuning
+    stimuli). Static structure only (hashable: a ``jax.jit`` static argument).
+
+    Attributes:
+        size: image side in pixels (>= 1).
+        channels: network input channels (>= 1); the grey image is copied to each.
+
+    Examples:
+        >>> import jax
+        >>> make = NoisyGaborInput(67)
+        >>> make(NoisyGaborStimulus(30.0, jax.random.key(0)), NoisyGaborParams()).shape
+        (67, 67, 1)
+    """
+
+    size: int
+    channels: int = 1
+
+    def __post_init__(self):
+        _check_structure(self.size, self.channels)
+
+    def __call__(
+        self, stimulus: NoisyGaborStimulus, params: NoisyGaborParams
+    ) -> Float[Array, "size size channels"]:
+        """One ``(size, size, channels)`` input (``jax.vmap`` over ``stimulus`` for batches)."""
+        image = gabor(
+            stimulus.angle_deg, params.wavelength_px, sigma_px=params.sigma_px, size=self.size
+        )
+        grey = network_input(stimulus.key, image, params.contrast, params.noise_sd)
+        return to_channels(grey, self.channels)
+
+
+@dataclasses.dataclass(frozen=True)
+class GratingInput:
+    """Network input of one full-field grating: ``contrast * (I - 125)``, ``I = 127.5 (1 + G)``.
+
+    ``G = grating(angle, 2 pi / wavelength_px, phase_deg, size)`` in [-1, 1] (seed 004, Eq. 1)
+    becomes the full-range 0..255 image ``I``, fed with the input transform of Wenliang & Seitz
+    (2018) without noise. Static structure only (hashable: a ``jax.jit`` static argument).
+
+    Attributes:
+        size: image side in pixels (>= 1).
+        channels: network input channels (>= 1); the grey image is copied to each.
+
+    Examples:
+        >>> x = GratingInput(9)(GratingStimulus(0.0, 4.0, 0.0), GratingParams(0.5))
+        >>> x.shape, round(float(x.max()), 2)  # 0.5 * (255 - 125)
+        ((9, 9, 1), 65.0)
+    """
+
+    size: int
+    channels: int = 1
+
+    def __post_init__(self):
+        _check_structure(self.size, self.channels)
+
+    def __call__(
+        self, stimulus: GratingStimulus, params: GratingParams
+    ) -> Float[Array, "size size channels"]:
+        """One ``(size, size, channels)`` input (``jax.vmap`` over ``stimulus`` for batches)."""
+        k = 2.0 * jnp.pi / stimulus.wavelength_px
+        g = grating(stimulus.angle_deg, k, phase_deg=stimulus.phase_deg, size=self.size)
+        image = 127.5 * (1.0 + g)
+        return to_channels(params.contrast * (image - BACKGROUND_OFFSET), self.channels)

@@ -1,4 +1,12 @@
-"""Orientation selectivity of network units (seed 004), Gabor fits of conv1 filters, ablation.
+"""Orientation selectivity of network units: gOSI, its shuffle control, coverage, the table.
+
+The method of seed 004 (Ukita 2019, *Causal importance of orientation selectivity for
+generalization in image recognition*): full-field gratings at several orientations, spatial
+frequencies and phases; a unit's responses are reduced to one tuning curve (max over phase, the
+best frequency) and scored by the global orientation selectivity index. Siblings:
+``vpl_jax.analysis.recording`` (the grating responses and the included-unit counts),
+``vpl_jax.analysis.gabor_fit`` (Gabor fits of conv1 filters) and ``vpl_jax.analysis.ablation``
+(silencing the most or least selective units).
 
 Conventions:
 
@@ -8,7 +16,7 @@ Conventions:
 * **Orientations** are in degrees on the 180-degree cycle, in the convention of the stimuli that
   produced the responses (``vpl_jax.stimuli``: 0 deg = vertical stripes, clockwise on screen).
   A grid of orientations is a concrete (non-traced) array: it is part of the stimulus set.
-* **gOSI** (seed 004, Eq. 2; Woergoetter & Eysel 1987) of a tuning curve ``R_k`` is
+* **gOSI** (Ukita 2019, Eq. 2; Woergoetter & Eysel 1987) of a tuning curve ``R_k`` is
   ``|sum_k R_k exp(2 i theta_k)| / sum_k R_k``, i.e. one minus the circular variance. A unit is
   *orientation-selective* when gOSI > 0.33.
 * **Keys**: every stochastic function takes a PRNG key as its first positional argument.
@@ -18,8 +26,6 @@ All functions are pure; the JAX ones are jit-compatible in their array arguments
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from typing import NamedTuple
 
 import jax
@@ -27,16 +33,38 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
-from vpl_jax import alexnet, stimuli
+from vpl_jax import alexnet
+from vpl_jax.analysis.gabor_fit import conv1_kernels, fit_gabors
+from vpl_jax.analysis.recording import (
+    DEFAULT_ORIENTATIONS_DEG,
+    DEFAULT_PHASES_DEG,
+    DEFAULT_WAVELENGTHS_PX,
+    check_grid,
+    check_layers,
+    check_size,
+    grating_responses,
+    included_units,
+    tuning_protocol_responses,
+)
+
+__all__ = [
+    "SELECTIVITY_THRESHOLD",
+    "OrientationTuning",
+    "format_table",
+    "fraction_selective",
+    "frequency_coverage",
+    "gosi",
+    "is_selective",
+    "orientation_coverage",
+    "orientation_tuning",
+    "permutation_chance_gosi",
+    "preferred_orientation",
+    "selectivity_table",
+    "shuffled_gosi",
+]
 
 SELECTIVITY_THRESHOLD = 0.33
 """Seed 004's criterion: a unit with gOSI > 0.33 is orientation-selective."""
-
-INCLUSION_THRESHOLD = 1.0
-"""Seed 000's tuning protocol keeps units whose mean activation is >= 1.0 (paper; code: > 1.0)."""
-
-PROTOCOL_LAYERS = ("norm1", "norm2", "conv3", "conv4", "conv5")
-"""Layers whose centre units seed 000 records tuning curves from (spec of seed 000, section 4.3)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -487,923 +515,6 @@ def frequency_coverage(
 
 
 # --------------------------------------------------------------------------------------------
-# Included units of the paper's tuning protocol
-# --------------------------------------------------------------------------------------------
-
-
-def included_units(
-    responses: Float[ArrayLike, "... U"], *, threshold: float = INCLUSION_THRESHOLD
-) -> Bool[Array, " U"]:
-    """Units whose mean activation over all stimuli is >= ``threshold`` (seed 000, section 4.3).
-
-    Args:
-        responses: ``(..., U)``: all leading axes index stimuli (e.g. orientations x noise
-            samples), the last axis indexes units.
-        threshold: activation threshold, >= 0 (the paper's 1.0, in network units).
-
-    Returns:
-        ``(U,)`` boolean mask.
-
-    Raises:
-        ValueError: on a responses array of rank < 2 or a negative/non-finite threshold.
-    """
-    responses = _float_array(responses, "responses")
-    if responses.ndim < 2:
-        raise ValueError(
-            f"responses must have shape (..., U) with at least one stimulus axis, got {responses.shape}"
-        )
-    value = float(threshold)
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"threshold must be a finite activation >= 0, got {threshold=}")
-    mean = jnp.mean(responses.reshape((-1, responses.shape[-1])), axis=0)
-    return mean >= value
-
-
-def included_unit_count(
-    responses: Float[ArrayLike, "... U"], *, threshold: float = INCLUSION_THRESHOLD
-) -> Int[Array, ""]:
-    """Number of units included by the paper's criterion (see ``included_units``)."""
-    return jnp.sum(included_units(responses, threshold=threshold))
-
-
-# --------------------------------------------------------------------------------------------
-# Gabor fits of conv1 filters
-# --------------------------------------------------------------------------------------------
-
-GABOR_PARAM_NAMES = (
-    "amplitude",
-    "x0",
-    "y0",
-    "theta_deg",
-    "sigma_x",
-    "sigma_y",
-    "frequency",
-    "phase_deg",
-    "offset",
-)
-"""Columns of ``GaborFit.params``: see ``gabor_kernel``."""
-
-
-def _kernel_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    # The shared convention of theory.stimuli: x = col - c right, y = c - row up.
-    x = np.arange(width, dtype=np.float64) - (width - 1) / 2.0
-    y = (height - 1) / 2.0 - np.arange(height, dtype=np.float64)
-    return np.broadcast_to(x[None, :], (height, width)), np.broadcast_to(
-        y[:, None], (height, width)
-    )
-
-
-def gabor_kernel(params: ArrayLike, shape: tuple[int, int]) -> np.ndarray:
-    """Evaluate Gabor functions on a kernel's pixel grid (NumPy).
-
-    ``g = A exp(-x'^2 / (2 sx^2) - y'^2 / (2 sy^2)) cos(2 pi f x' + phi) + c`` with
-    ``x' = (x - x0) cos(theta) + (y - y0) sin(theta)``, ``y' = -(x - x0) sin(theta) + (y - y0) cos(theta)``
-    on the shared pixel grid (``x = col - (W-1)/2`` right, ``y = (H-1)/2 - row`` up); ``theta`` is
-    the direction of the carrier's wave vector, ``f`` its frequency in cycles/px.
-
-    Args:
-        params: ``(..., 9)`` in the order of ``GABOR_PARAM_NAMES`` (angles in degrees).
-        shape: ``(H, W)`` of the kernel.
-
-    Returns:
-        ``(..., H, W)`` float64 array.
-    """
-    p = np.asarray(params, dtype=np.float64)
-    if p.shape[-1:] != (len(GABOR_PARAM_NAMES),):
-        raise ValueError(f"params must have shape (..., {len(GABOR_PARAM_NAMES)}), got {p.shape}")
-    x, y = _kernel_grid(*shape)
-    a, x0, y0, th, sx, sy, f, ph, c = (p[..., i, None, None] for i in range(p.shape[-1]))
-    th, ph = np.deg2rad(th), np.deg2rad(ph)
-    dx, dy = x - x0, y - y0
-    xr = dx * np.cos(th) + dy * np.sin(th)
-    yr = -dx * np.sin(th) + dy * np.cos(th)
-    env = np.exp(-(xr**2) / (2 * sx**2) - yr**2 / (2 * sy**2))
-    return a * env * np.cos(2 * np.pi * f * xr + ph) + c
-
-
-def _gabor_jacobian(params: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Analytic Jacobian of ``gabor_kernel(params, shape).ravel()``: ``(H * W, 9)``."""
-    x, y = _kernel_grid(*shape)
-    a, x0, y0, th, sx, sy, f, ph, _ = params
-    th, ph = np.deg2rad(th), np.deg2rad(ph)
-    cos_t, sin_t = np.cos(th), np.sin(th)
-    dx, dy = x - x0, y - y0
-    xr = dx * cos_t + dy * sin_t
-    yr = -dx * sin_t + dy * cos_t
-    env = np.exp(-(xr**2) / (2 * sx**2) - yr**2 / (2 * sy**2))
-    arg = 2 * np.pi * f * xr + ph
-    c, s = np.cos(arg), np.sin(arg)
-    d_xr = a * env * (-xr / sx**2 * c - 2 * np.pi * f * s)
-    d_yr = a * env * c * (-yr / sy**2)
-    deg = np.pi / 180.0
-    cols = [
-        env * c,
-        -cos_t * d_xr + sin_t * d_yr,
-        -sin_t * d_xr - cos_t * d_yr,
-        (yr * d_xr - xr * d_yr) * deg,
-        a * env * c * xr**2 / sx**3,
-        a * env * c * yr**2 / sy**3,
-        -a * env * s * 2 * np.pi * xr,
-        -a * env * s * deg,
-        np.ones_like(x),
-    ]
-    return np.stack([col.ravel() for col in cols], axis=1)
-
-
-class GaborFit(NamedTuple):
-    """Least-squares Gabor fits of ``K`` kernels.
-
-    Attributes:
-        params: ``(K, 9)`` fitted parameters (``GABOR_PARAM_NAMES``; angles in degrees).
-        r2: ``(K,)`` coefficient of determination ``1 - SS_res / SS_tot`` (``SS_tot`` about the
-            kernel's mean); 0 for a constant kernel.
-        orientation_deg: ``(K,)`` orientation of the fitted carrier in the stimulus convention
-            (0 deg = vertical stripes, clockwise), in [0, 180).
-        wavelength_px: ``(K,)`` carrier wavelength ``1 / f`` in pixels (inf for ``f = 0``).
-    """
-
-    params: np.ndarray
-    r2: np.ndarray
-    orientation_deg: np.ndarray
-    wavelength_px: np.ndarray
-
-
-def _gabor_inits(kernels: np.ndarray, pad: int = 64) -> np.ndarray:
-    """Vectorised initial guesses from each kernel's FFT peak and energy moments: ``(K, 9)``."""
-    k, h, w = kernels.shape
-    x, y = _kernel_grid(h, w)
-    centred = kernels - kernels.mean(axis=(1, 2), keepdims=True)
-    spectrum = np.abs(np.fft.fft2(centred, s=(pad, pad))) ** 2
-    spectrum[:, 0, 0] = 0.0
-    peak = spectrum.reshape(k, -1).argmax(axis=1)
-    row_f = np.fft.fftfreq(pad)[peak // pad]  # cycles/px along +row = -y
-    col_f = np.fft.fftfreq(pad)[peak % pad]  # cycles/px along +x
-    fx, fy = col_f, -row_f
-    energy = centred**2
-    mass = energy.sum(axis=(1, 2))
-    mass = np.where(mass > 0, mass, 1.0)
-    x0 = (energy * x).sum(axis=(1, 2)) / mass
-    y0 = (energy * y).sum(axis=(1, 2)) / mass
-    var = (energy * ((x - x0[:, None, None]) ** 2 + (y - y0[:, None, None]) ** 2)).sum(
-        axis=(1, 2)
-    ) / (2 * mass)
-    # The squared envelope has width sigma / sqrt(2); sigma is bounded in the fit below.
-    sigma = np.clip(np.sqrt(2 * var), 1.0, max(h, w) / 2)
-    proj = (
-        centred
-        * np.exp(
-            -2j
-            * np.pi
-            * (
-                fx[:, None, None] * (x - x0[:, None, None])
-                + fy[:, None, None] * (y - y0[:, None, None])
-            )
-        )
-    ).sum(axis=(1, 2))
-    phase = np.angle(proj)
-    amp = np.abs(centred).max(axis=(1, 2))
-    theta = np.arctan2(fy, fx)
-    freq = np.hypot(fx, fy)
-    return np.stack(
-        [
-            amp,
-            x0,
-            y0,
-            np.rad2deg(theta),
-            sigma,
-            sigma,
-            freq,
-            np.rad2deg(phase),
-            kernels.mean(axis=(1, 2)),
-        ],
-        axis=1,
-    )
-
-
-def fit_gabors(kernels: ArrayLike, *, num_starts: int = 3) -> GaborFit:
-    """Fit a 2-D Gabor (``gabor_kernel``) to each kernel by least squares, and report R^2.
-
-    Each kernel is fitted with ``scipy.optimize.least_squares`` (trust-region reflective, with
-    bounds: centre within a pixel of the kernel, ``0.5 <= sigma <= max(H, W)``,
-    ``0 <= f <= 0.5`` cycles/px) from initial guesses taken from the kernel's zero-padded FFT
-    peak (orientation, frequency), the phase of its projection on that carrier, and the centroid
-    and spread of its energy; the best of ``num_starts`` starts (the FFT guess, then the same
-    with a narrower and a wider envelope) is kept. The initial guesses are vectorised; the
-    fits loop over kernels.
-
-    Args:
-        kernels: ``(K, H, W)`` kernels (for conv1 weights see ``conv1_kernels``).
-        num_starts: 1 to 3 initial guesses per kernel.
-
-    Returns:
-        A ``GaborFit`` with ``K`` rows.
-
-    Raises:
-        ValueError: on kernels that are not ``(K, H, W)`` with ``H, W >= 3`` or contain
-            non-finite values, or ``num_starts`` outside 1..3.
-
-    Examples:
-        >>> import numpy as np
-        >>> true = np.array([[1.0, 0.3, -0.5, 30.0, 2.0, 2.5, 0.2, 45.0, 0.0]])
-        >>> fit = fit_gabors(gabor_kernel(true, (11, 11)))
-        >>> bool(fit.r2[0] > 0.999), round(float(fit.orientation_deg[0]), 3)
-        (True, 150.0)
-    """
-    from scipy.optimize import least_squares
-
-    kernels = np.asarray(kernels, dtype=np.float64)
-    if kernels.ndim != 3 or min(kernels.shape[1:]) < 3:
-        raise ValueError(f"kernels must have shape (K, H, W) with H, W >= 3, got {kernels.shape}")
-    if not np.all(np.isfinite(kernels)):
-        raise ValueError("kernels must be finite")
-    if num_starts not in (1, 2, 3):
-        raise ValueError(f"num_starts must be 1, 2 or 3, got {num_starts=}")
-    k, h, w = kernels.shape
-    half = (max(h, w) - 1) / 2.0 + 1.0
-    lower = np.array([-np.inf, -half, -half, -np.inf, 0.5, 0.5, 0.0, -np.inf, -np.inf])
-    upper = np.array([np.inf, half, half, np.inf, max(h, w), max(h, w), 0.5, np.inf, np.inf])
-    inits = _gabor_inits(kernels)
-    params = np.empty((k, len(GABOR_PARAM_NAMES)))
-    r2 = np.zeros(k)
-    for i in range(k):
-        target = kernels[i]
-        ss_tot = float(((target - target.mean()) ** 2).sum())
-        if ss_tot == 0.0:
-            params[i] = inits[i]
-            params[i, 0] = 0.0
-            continue
-        best_cost, best_x = np.inf, inits[i]
-        for scale in (1.0, 0.6, 1.6)[:num_starts]:
-            x0 = inits[i].copy()
-            x0[4:6] *= scale
-            x0 = np.clip(x0, lower + 1e-6, upper - 1e-6)
-
-            def residual(p, target=target):
-                return (gabor_kernel(p, (h, w)) - target).ravel()
-
-            sol = least_squares(
-                residual,
-                x0,
-                jac=lambda p: _gabor_jacobian(p, (h, w)),
-                bounds=(lower, upper),
-                x_scale="jac",
-                max_nfev=100,
-                ftol=1e-6,
-                xtol=1e-6,
-                gtol=1e-6,
-            )
-            if sol.cost < best_cost:
-                best_cost, best_x = sol.cost, sol.x
-        params[i] = best_x
-        r2[i] = 1.0 - 2.0 * best_cost / ss_tot
-    freq = params[:, 6]
-    with np.errstate(divide="ignore"):
-        wavelength = np.where(freq > 0, 1.0 / np.where(freq > 0, freq, 1.0), np.inf)
-    # Wave vector (cos theta, sin theta) <-> stimulus angle a with x' = cos(a) x - sin(a) y.
-    orientation = np.mod(-params[:, 3], 180.0)
-    return GaborFit(params=params, r2=r2, orientation_deg=orientation, wavelength_px=wavelength)
-
-
-def conv1_kernels(params: dict, layer: str = "conv1") -> np.ndarray:
-    """The first layer's filters as ``(C_out, kh, kw)`` grey kernels (summed over input channels).
-
-    Summing an RGB kernel over its colour channels gives the filter seen by a grey image copied
-    to all channels (the RGB -> grey convention of ``vpl_jax.weights``).
-
-    Args:
-        params: params pytree with ``params[layer]["w"]`` of shape ``(kh, kw, c_in, c_out)`` (HWIO).
-        layer: the layer name.
-
-    Returns:
-        ``(C_out, kh, kw)`` float64 array.
-    """
-    if layer not in params or "w" not in params[layer]:
-        raise ValueError(f"layer {layer!r} with a kernel 'w' not found in params: {sorted(params)}")
-    w = np.asarray(params[layer]["w"], dtype=np.float64)
-    if w.ndim != 4:
-        raise ValueError(
-            f"params[{layer!r}]['w'] must be HWIO (kh, kw, c_in, c_out), got {w.shape}"
-        )
-    return np.transpose(w.sum(axis=2), (2, 0, 1))
-
-
-# --------------------------------------------------------------------------------------------
-# Recording responses through the network
-# --------------------------------------------------------------------------------------------
-
-_POSITIONS = ("centre", "all")
-
-
-def _check_layers(layers, arch: alexnet.ArchSpec, name: str = "layers") -> tuple[str, ...]:
-    if isinstance(layers, str):
-        layers = (layers,)
-    layers = tuple(layers)
-    if not layers:
-        raise ValueError(f"{name} must name at least one layer of {arch.name}")
-    unknown = [layer for layer in layers if layer not in arch.output_keys]
-    if unknown:
-        raise ValueError(
-            f"{name} has unknown layer(s) {unknown} for {arch.name}; known: {arch.output_keys}"
-        )
-    return layers
-
-
-def _check_batch_size(batch_size: int) -> int:
-    if int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size=}")
-    return int(batch_size)
-
-
-def centre_units(activations: Float[Array, "N h w C"]) -> Float[Array, "N C"]:
-    """The unit at the spatial centre ``(h // 2, w // 2)`` of each channel map.
-
-    This is seed 000's recording site: index 27 of norm1's 55 x 55 map, 13 of 27 x 27, 6 of 13 x 13.
-    """
-    if activations.ndim != 4:
-        raise ValueError(f"activations must be (N, h, w, C), got shape {activations.shape}")
-    _, h, w, _ = activations.shape
-    return activations[:, h // 2, w // 2, :]
-
-
-def _select(out: dict, layers: tuple[str, ...], positions: str) -> dict:
-    if positions == "centre":
-        return {layer: centre_units(out[layer]) for layer in layers}
-    return {layer: out[layer] for layer in layers}
-
-
-def _blocked_map(fn, xs, batch_size: int):
-    """``fn`` over blocks of ``batch_size`` items of the pytree ``xs`` (leading axis ``N``).
-
-    The items are padded (repeating the last) to whole blocks, so one compiled body of
-    ``batch_size`` items runs sequentially over the blocks (``lax.map``); the padding is dropped.
-    """
-    n = jax.tree.leaves(xs)[0].shape[0]
-    size = min(batch_size, n)
-    blocks = -(-n // size)
-    pad = blocks * size - n
-
-    def to_blocks(a):
-        if pad:
-            a = jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)])
-        return a.reshape((blocks, size) + a.shape[1:])
-
-    out = jax.lax.map(fn, jax.tree.map(to_blocks, xs))
-    return jax.tree.map(lambda a: a.reshape((blocks * size,) + a.shape[2:])[:n], out)
-
-
-@jax.jit(static_argnames=("arch", "layers", "batch_size", "positions"))
-def _record(params, images, arch, layers, batch_size, positions):
-    def block(batch):
-        return _select(alexnet.features(params, batch, arch), layers, positions)
-
-    return _blocked_map(block, images, batch_size)
-
-
-def record(
-    params: dict,
-    images: Float[ArrayLike, "N H W C"],
-    *,
-    arch: alexnet.ArchSpec = alexnet.CAFFE_ALEXNET,
-    layers: tuple[str, ...] = PROTOCOL_LAYERS,
-    batch_size: int = 32,
-    positions: str = "centre",
-) -> dict[str, Array]:
-    """Responses of chosen layers to a batch of images, computed in fixed-size blocks.
-
-    One jitted program (``arch``, ``layers``, ``batch_size`` and ``positions`` static) runs
-    ``alexnet.features`` on blocks of ``batch_size`` images in sequence, so memory stays bounded
-    for any ``N``; the unused layers are pruned by the compiler.
-
-    Args:
-        params: conv1-5 params of ``arch``.
-        images: ``(N, H, W, arch.in_channels)`` network input (network units).
-        arch: architecture spec.
-        layers: keys of ``alexnet.features``' output to keep.
-        batch_size: images per block (>= 1).
-        positions: ``"centre"`` for the centre unit of each channel (``centre_units``) or
-            ``"all"`` for every position.
-
-    Returns:
-        ``{layer: (N, C)}`` for ``positions="centre"``, ``{layer: (N, h, w, C)}`` for ``"all"``.
-
-    Raises:
-        ValueError: on an unknown layer, a bad ``positions`` or ``batch_size``, or an image shape
-            ``alexnet.features`` rejects.
-    """
-    layers = _check_layers(layers, arch)
-    if positions not in _POSITIONS:
-        raise ValueError(f"positions must be one of {_POSITIONS}, got {positions=}")
-    images = jnp.asarray(images)
-    if images.ndim != 4:
-        raise ValueError(
-            f"images must have shape (N, H, W, C={arch.in_channels}), got {images.shape}"
-        )
-    return _record(params, images, arch, layers, _check_batch_size(batch_size), positions)
-
-
-# --------------------------------------------------------------------------------------------
-# Ablation
-# --------------------------------------------------------------------------------------------
-
-_WHICH = ("top", "bottom")
-
-
-def _producing_conv(layer: str, arch: alexnet.ArchSpec) -> alexnet.ConvSpec:
-    """The conv layer whose channels a layer key carries (``norm1``/``pool1`` -> ``conv1``)."""
-    if layer not in arch.output_keys:
-        raise ValueError(f"unknown layer {layer!r} for {arch.name}; known: {arch.output_keys}")
-    for i, conv in enumerate(arch.convs, start=1):
-        if layer in (conv.name, f"norm{i}", f"pool{i}"):
-            return conv
-    raise ValueError(f"layer {layer!r} is not produced by a conv layer of {arch.name}")
-
-
-def ablation_channels(
-    gosi_values: Float[ArrayLike, " C"], *, which: str = "top", fraction: float = 0.5
-) -> np.ndarray:
-    """Channels to ablate: the ``round(fraction * C)`` most (``"top"``) or least selective units.
-
-    Seed 004 splits a layer's units at the median gOSI and ablates those strictly above
-    (``top``) or strictly below (``bottom``) it. Here both sets have exactly
-    ``round(fraction * C)`` units, so the two ablations remove the same number of channels;
-    ties are broken by the lower channel index (a stable sort). For distinct gOSI values and an
-    even ``C`` at ``fraction=0.5`` this is the seed's split.
-
-    Args:
-        gosi_values: ``(C,)`` gOSI of the layer's units (e.g. ``orientation_tuning(...).gosi``).
-        which: ``"top"`` or ``"bottom"``.
-        fraction: fraction of the layer to ablate, in [0, 1].
-
-    Returns:
-        ``(k,)`` sorted int channel indices.
-
-    Raises:
-        ValueError: on an unknown ``which``, ``fraction`` outside [0, 1] or non-1-D ``gosi_values``.
-    """
-    if which not in _WHICH:
-        raise ValueError(f"which must be one of {_WHICH}, got {which=}")
-    if not 0.0 <= float(fraction) <= 1.0:
-        raise ValueError(f"fraction must lie in [0, 1], got {fraction=}")
-    g = np.asarray(gosi_values, dtype=np.float64)
-    if g.ndim != 1:
-        raise ValueError(f"gosi_values must be 1-D (C,), got shape {g.shape}")
-    k = int(round(float(fraction) * g.shape[0]))
-    order = np.argsort(-g if which == "top" else g, kind="stable")
-    return np.sort(order[:k])
-
-
-def channel_mask(num_channels: int, channels: ArrayLike) -> Float[Array, " C"]:
-    """A ``(num_channels,)`` float mask: 0 at ``channels``, 1 elsewhere.
-
-    Raises:
-        ValueError: if a channel index is outside ``[0, num_channels)`` or not an integer.
-    """
-    idx = np.asarray(channels)
-    if idx.size and not np.issubdtype(idx.dtype, np.integer):
-        raise ValueError(f"channels must be integer indices, got dtype {idx.dtype}")
-    idx = idx.astype(np.int64).ravel()
-    if np.any((idx < 0) | (idx >= num_channels)):
-        raise ValueError(f"channels must lie in [0, {num_channels}), got {idx.tolist()}")
-    mask = np.ones(num_channels, np.float32)
-    mask[idx] = 0.0
-    return jnp.asarray(mask)
-
-
-def ablate(
-    params: dict, masks: dict[str, ArrayLike], arch: alexnet.ArchSpec = alexnet.CAFFE_ALEXNET
-) -> dict:
-    """Params whose masked output channels are silenced: ``w[..., c] * m[c]``, ``b[c] * m[c]``.
-
-    A channel whose kernel and bias are zero outputs ReLU(0) = 0 at every position, so the unit is
-    clamped to 0 (seed 004's ablation) in its conv layer and in everything computed from it (its
-    LRN and pooled maps). The masks are arrays, so the function is jit- and vmap-friendly (e.g.
-    vmap over a stack of masks). For ``norm1``/``norm2`` the channel is zeroed before the LRN, so
-    the LRN of its neighbours no longer sees it; for conv3-5 it is exactly the unit's output.
-
-    Args:
-        params: conv1-5 params of ``arch``.
-        masks: ``{layer: (C,) mask}`` with 1 to keep and 0 to ablate (values in between scale the
-            channel); ``layer`` is any output key of ``arch`` (``norm1`` and ``pool1`` mean the
-            channels of ``conv1``).
-        arch: architecture spec.
-
-    Returns:
-        A new params dict (the input is not modified).
-
-    Raises:
-        ValueError: on an unknown layer or a mask of the wrong shape.
-
-    Examples:
-        >>> import jax
-        >>> p = alexnet.init_params(jax.random.key(0))
-        >>> q = ablate(p, {"conv3": channel_mask(384, [0, 5])})
-        >>> float(abs(q["conv3"]["w"][..., 5]).sum()), bool((q["conv2"]["w"] == p["conv2"]["w"]).all())
-        (0.0, True)
-    """
-    new = {name: dict(layer) for name, layer in params.items()}
-    for layer, mask in masks.items():
-        conv = _producing_conv(layer, arch)
-        mask = jnp.asarray(mask)
-        if mask.shape != (conv.out_channels,):
-            raise ValueError(
-                f"masks[{layer!r}] must have shape ({conv.out_channels},) for {conv.name}, "
-                f"got {mask.shape}"
-            )
-        p = new[conv.name]
-        p["w"] = p["w"] * mask.astype(p["w"].dtype).reshape((1,) * (p["w"].ndim - 1) + (-1,))
-        p["b"] = p["b"] * mask.astype(p["b"].dtype)
-    return new
-
-
-def ablated_features(
-    params: dict,
-    images: Float[ArrayLike, "N H W C"],
-    masks: dict[str, ArrayLike],
-    arch: alexnet.ArchSpec = alexnet.CAFFE_ALEXNET,
-) -> dict[str, Array]:
-    """``alexnet.features`` of the network with the masked channels silenced (see ``ablate``)."""
-    return alexnet.features(ablate(params, masks, arch), jnp.asarray(images), arch)
-
-
-# --------------------------------------------------------------------------------------------
-# Stimulus protocols: gratings (seed 004) and the noisy Gabor tuning protocol (seed 000)
-# --------------------------------------------------------------------------------------------
-
-DEFAULT_ORIENTATIONS_DEG = tuple(15.0 * k for k in range(12))
-"""Seed 004's 12 orientations, 15 deg apart."""
-
-DEFAULT_WAVELENGTHS_PX = tuple(4.0 * 2.0 ** (k / 2) for k in range(6))
-"""Six wavelengths a half-octave apart, 4 to 22.6 px (conv1 kernels span 11 px at stride 4)."""
-
-DEFAULT_PHASES_DEG = (0.0, 90.0, 180.0, 270.0)
-"""Seed 004's four phases, 90 deg apart."""
-
-
-@dataclasses.dataclass(frozen=True)
-class _GratingInput:
-    """Network input for one full-field grating: ``contrast * (I - 125)``, ``I = 127.5 (1 + G)``.
-
-    ``G = stimuli.grating(...)`` in [-1, 1] (seed 004, Eq. 1) becomes the full-range 0-255 image
-    ``I``, fed with seed 000's input transform. Static structure only (hashable, a jit static
-    argument); the numbers are traced ``consts``.
-    """
-
-    size: int
-    channels: int
-
-    def __call__(self, stim, consts):
-        k = 2.0 * jnp.pi / stim["wavelength"]
-        g = stimuli.grating(stim["angle"], k, phase_deg=stim["phase"], size=self.size)
-        image = 127.5 * (1.0 + g)
-        return _to_input(consts["contrast"] * (image - stimuli.BACKGROUND_OFFSET), self.channels)
-
-
-@dataclasses.dataclass(frozen=True)
-class _NoisyGaborInput:
-    """Network input ``contrast * (Gabor - 125) + N(0, noise_sd^2)`` (seed 000's protocol)."""
-
-    size: int
-    channels: int
-
-    def __call__(self, stim, consts):
-        image = stimuli.gabor(
-            stim["angle"], consts["wavelength"], sigma_px=consts["sigma"], size=self.size
-        )
-        grey = stimuli.network_input(stim["key"], image, consts["contrast"], consts["noise_sd"])
-        return _to_input(grey, self.channels)
-
-
-def _to_input(grey: Array, channels: int) -> Array:
-    """A grey ``(H, W)`` image as ``(H, W, channels)`` (the grey copied to every channel)."""
-    return jnp.broadcast_to(grey[:, :, None], (*grey.shape, channels))
-
-
-def _consts(**values) -> dict[str, Array]:
-    return {name: jnp.asarray(value, jnp.float32) for name, value in values.items()}
-
-
-@jax.jit(static_argnames=("make_input", "arch", "layers", "batch_size", "positions", "grid_shape"))
-def _record_generated(
-    params, stim, consts, make_input, arch, layers, batch_size, positions, grid_shape
-):
-    """Generate each stimulus with ``make_input`` and record; outputs ``grid_shape + unit dims``."""
-
-    def block(items):
-        images = jax.vmap(make_input, in_axes=(0, None))(items, consts)
-        return _select(alexnet.features(params, images, arch), layers, positions)
-
-    out = _blocked_map(block, stim, batch_size)
-    return {layer: value.reshape(grid_shape + value.shape[1:]) for layer, value in out.items()}
-
-
-def _check_size(size, arch) -> int:
-    size = arch.input_size if size is None else size
-    if int(size) != size or size < alexnet.min_input_size(arch):
-        raise ValueError(
-            f"size must be an integer >= {alexnet.min_input_size(arch)} px for {arch.name}, "
-            f"got {size=}"
-        )
-    return int(size)
-
-
-def _grid(values, name: str, *, positive: bool = False) -> np.ndarray:
-    grid = np.asarray(values, dtype=np.float64)
-    if grid.ndim != 1 or grid.size < 1:
-        raise ValueError(f"{name} must be a non-empty 1-D sequence, got shape {grid.shape}")
-    if not np.all(np.isfinite(grid)) or (positive and np.any(grid <= 0)):
-        raise ValueError(f"{name} must be finite{' and > 0' if positive else ''}, got {grid}")
-    return grid
-
-
-def grating_responses(
-    params: dict,
-    arch: alexnet.ArchSpec = alexnet.CAFFE_ALEXNET,
-    *,
-    layers: tuple[str, ...] = PROTOCOL_LAYERS,
-    orientations_deg: ArrayLike = DEFAULT_ORIENTATIONS_DEG,
-    wavelengths_px: ArrayLike = DEFAULT_WAVELENGTHS_PX,
-    phases_deg: ArrayLike = DEFAULT_PHASES_DEG,
-    size: int | None = None,
-    contrast: float = 0.5,
-    batch_size: int = 32,
-    positions: str = "centre",
-) -> dict[str, Array]:
-    """Responses to seed 004's full-field gratings (orientations x wavelengths x phases).
-
-    Each grating ``G = vpl_jax.stimuli.grating(angle, 2 pi / wavelength, phase, size)`` (seed
-    004's ``cos(k u + tau)``, in [-1, 1], phase at the image centre) becomes the full-range
-    0-255 image ``I = 127.5 (1 + G)``, fed to the network with seed 000's input transform
-    ``contrast * (I - 125)`` (contrast 0.5: amplitude 64 network units), the grey image copied to
-    every input channel. The images are generated inside one jitted program, ``batch_size`` at
-    a time.
-
-    Args:
-        params: conv1-5 params of ``arch``.
-        arch: architecture spec.
-        layers: output keys of ``alexnet.features`` to record.
-        orientations_deg: ``(O,)`` orientations in degrees (0 = vertical stripes, clockwise).
-        wavelengths_px: ``(S,)`` carrier wavelengths in pixels (> 0).
-        phases_deg: ``(P,)`` phases in degrees.
-        size: image side in pixels (default ``arch.input_size``).
-        contrast: multiplies ``G - 125``.
-        batch_size: images per block.
-        positions: ``"centre"`` (centre unit of each channel) or ``"all"``.
-
-    Returns:
-        ``{layer: (O, S, P, C)}`` for ``positions="centre"``, ``{layer: (O, S, P, h, w, C)}`` for
-        ``"all"``; move the channel axis first (``jnp.moveaxis(r, -1, 0)``) for
-        ``orientation_tuning``.
-
-    Raises:
-        ValueError: on an unknown layer, an empty or non-finite grid, a non-positive wavelength,
-            a too small ``size`` or a bad ``batch_size``/``positions``.
-    """
-    layers = _check_layers(layers, arch)
-    if positions not in _POSITIONS:
-        raise ValueError(f"positions must be one of {_POSITIONS}, got {positions=}")
-    theta = _grid(orientations_deg, "orientations_deg")
-    wl = _grid(wavelengths_px, "wavelengths_px", positive=True)
-    ph = _grid(phases_deg, "phases_deg")
-    size = _check_size(size, arch)
-    a, w, p = np.meshgrid(theta, wl, ph, indexing="ij")
-    stim = {
-        "angle": jnp.asarray(a.ravel(), jnp.float32),
-        "wavelength": jnp.asarray(w.ravel(), jnp.float32),
-        "phase": jnp.asarray(p.ravel(), jnp.float32),
-    }
-    return _record_generated(
-        params,
-        stim,
-        _consts(contrast=contrast),
-        _GratingInput(size, arch.in_channels),
-        arch,
-        layers,
-        _check_batch_size(batch_size),
-        positions,
-        (theta.size, wl.size, ph.size),
-    )
-
-
-def tuning_protocol_responses(
-    key: Array,
-    params: dict,
-    arch: alexnet.ArchSpec = alexnet.CAFFE_ALEXNET,
-    *,
-    layers: tuple[str, ...] = PROTOCOL_LAYERS,
-    num_orientations: int = 100,
-    num_noise: int = 10,
-    wavelength_px: float = 10.0,
-    sigma_px: float = 50.0,
-    contrast: float = 0.2,
-    noise_sd: float = 15.0,
-    size: int | None = None,
-    batch_size: int = 32,
-) -> dict[str, Array]:
-    """Centre-unit responses under seed 000's tuning protocol (spec of seed 000, section 4.3).
-
-    Gabors (``vpl_jax.stimuli.gabor``: wavelength 10 px, sigma 50 px, cosine phase) at
-    ``num_orientations`` orientations evenly spaced over 180 deg, each with ``num_noise``
-    independent noise samples; input ``contrast * (G - 125) + N(0, noise_sd^2)``. The paper uses
-    100 orientations x 50 noise samples; the mean activation that decides inclusion is already
-    precise to well under 1 % with 10.
-
-    Args:
-        key: PRNG key for the pixel noise.
-        params: conv1-5 params of ``arch``.
-        arch: architecture spec.
-        layers: layers to record (centre unit of each channel).
-        num_orientations, num_noise: the stimulus grid (>= 1 each).
-        wavelength_px, sigma_px, contrast, noise_sd: the Gabor and the input transform.
-        size: image side (default ``arch.input_size``).
-        batch_size: images per block.
-
-    Returns:
-        ``{layer: (num_orientations, num_noise, C)}``; feed to ``included_unit_count``.
-    """
-    layers = _check_layers(layers, arch)
-    for name, value in (("num_orientations", num_orientations), ("num_noise", num_noise)):
-        if int(value) != value or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value}")
-    size = _check_size(size, arch)
-    angles = np.arange(num_orientations) * 180.0 / num_orientations
-    stim = {
-        "angle": jnp.asarray(np.repeat(angles, num_noise), jnp.float32),
-        "key": jax.random.split(key, num_orientations * num_noise),
-    }
-    return _record_generated(
-        params,
-        stim,
-        _consts(wavelength=wavelength_px, sigma=sigma_px, contrast=contrast, noise_sd=noise_sd),
-        _NoisyGaborInput(size, arch.in_channels),
-        arch,
-        layers,
-        _check_batch_size(batch_size),
-        "centre",
-        (int(num_orientations), int(num_noise)),
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# The effect of ablation on an orientation-discrimination task
-# --------------------------------------------------------------------------------------------
-
-
-def discrimination_accuracy(
-    key: Array,
-    params: dict,
-    arch: alexnet.ArchSpec = alexnet.CAFFE_ALEXNET,
-    *,
-    masks: dict[str, ArrayLike] | None = None,
-    separations_deg: ArrayLike = (2.0, 10.0),
-    reference_deg: float = 45.0,
-    readout_layer: str = "pool5",
-    num_train: int = 100,
-    num_test: int = 100,
-    wavelength_px: float = 10.0,
-    sigma_px: float = 50.0,
-    contrast: float = 0.2,
-    noise_sd: float = 15.0,
-    size: int | None = None,
-    batch_size: int = 32,
-    regularization: float = 1.0,
-) -> dict[float, float]:
-    """Test accuracy of a linear readout discriminating two orientations from noisy Gabors.
-
-    For each separation ``s`` the two classes are Gabors at ``reference_deg -+ s / 2`` (seed 000's
-    stimuli and input transform, fresh pixel noise per image). The features of ``readout_layer``
-    (all positions, flattened) of the network ablated by ``masks`` are standardised and fed to a
-    logistic regression (scikit-learn, L2 penalty with inverse strength ``regularization``)
-    trained on ``num_train`` images per class and scored on ``num_test`` others. The noise
-    depends only on ``key``, so calls with different ``masks`` and the same key see the same
-    images (a paired comparison).
-
-    Args:
-        key: PRNG key for the pixel noise.
-        params: conv1-5 params of ``arch``.
-        arch: architecture spec.
-        masks: optional ``{layer: (C,) mask}`` for ``ablate``.
-        separations_deg: orientation differences to test (fine and coarse), degrees, > 0.
-        reference_deg: the centre orientation, degrees.
-        readout_layer: the layer the linear readout sees.
-        num_train, num_test: images per class (>= 2 and >= 1).
-        wavelength_px, sigma_px, contrast, noise_sd: stimulus and input transform.
-        size: image side (default ``arch.input_size``).
-        batch_size: images per block of the forward pass.
-        regularization: scikit-learn's ``C`` (> 0).
-
-    Returns:
-        ``{separation_deg: accuracy}``, accuracies in [0, 1] (chance 0.5).
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
-    (readout_layer,) = _check_layers((readout_layer,), arch, "readout_layer")
-    seps = _grid(separations_deg, "separations_deg", positive=True)
-    if int(num_train) != num_train or num_train < 2:
-        raise ValueError(f"num_train must be an integer >= 2, got {num_train=}")
-    if int(num_test) != num_test or num_test < 1:
-        raise ValueError(f"num_test must be an integer >= 1, got {num_test=}")
-    if not float(regularization) > 0:
-        raise ValueError(f"regularization must be > 0, got {regularization=}")
-    size = _check_size(size, arch)
-    if masks:
-        params = ablate(params, masks, arch)
-    per_class = num_train + num_test
-    labels = np.tile(np.repeat([0, 1], per_class), seps.size)
-    angles = reference_deg + (labels - 0.5) * np.repeat(seps, 2 * per_class)
-    stim = {
-        "angle": jnp.asarray(angles, jnp.float32),
-        "key": jax.random.split(key, angles.size),
-    }
-    feats = _record_generated(
-        params,
-        stim,
-        _consts(wavelength=wavelength_px, sigma=sigma_px, contrast=contrast, noise_sd=noise_sd),
-        _NoisyGaborInput(size, arch.in_channels),
-        arch,
-        (readout_layer,),
-        _check_batch_size(batch_size),
-        "all",
-        (int(angles.size),),
-    )[readout_layer]
-    feats = np.asarray(feats, np.float64).reshape(seps.size, 2, per_class, -1)
-    result = {}
-    for i, sep in enumerate(seps):
-        x_train = feats[i, :, :num_train].reshape(2 * num_train, -1)
-        x_test = feats[i, :, num_train:].reshape(2 * num_test, -1)
-        y_train = np.repeat([0, 1], num_train)
-        y_test = np.repeat([0, 1], num_test)
-        scaler = StandardScaler().fit(x_train)
-        clf = LogisticRegression(C=float(regularization), max_iter=5000)
-        clf.fit(scaler.transform(x_train), y_train)
-        result[float(sep)] = float(clf.score(scaler.transform(x_test), y_test))
-    return result
-
-
-def ablation_effect(
-    key: Array,
-    params: dict,
-    arch: alexnet.ArchSpec = alexnet.CAFFE_ALEXNET,
-    *,
-    layer: str,
-    gosi_values: ArrayLike,
-    fraction: float = 0.5,
-    **task,
-):
-    """Seed 004's ablation on a discrimination task: no ablation vs the top vs the bottom units.
-
-    The ``round(fraction * C)`` most and least orientation-selective channels of ``layer``
-    (``ablation_channels``) are silenced in turn (``ablate``), and ``discrimination_accuracy``
-    is measured with the same key (the same noisy images) for each network.
-
-    Args:
-        key: PRNG key for the task's pixel noise.
-        params: conv1-5 params of ``arch``.
-        arch: architecture spec.
-        layer: the layer whose units are ablated (any output key; ``norm1`` means conv1's channels).
-        gosi_values: ``(C,)`` gOSI of the layer's units.
-        fraction: fraction of the units to ablate in each condition.
-        **task: keyword arguments of ``discrimination_accuracy`` (separations, readout layer, ...).
-
-    Returns:
-        A ``pandas.DataFrame`` with columns ``ablation`` (``none``/``top``/``bottom``),
-        ``n_ablated``, ``separation_deg``, ``accuracy`` and ``accuracy_change`` (vs ``none``).
-
-    Raises:
-        ValueError: if ``gosi_values`` does not have one value per channel of ``layer``.
-    """
-    import pandas as pd
-
-    conv = _producing_conv(layer, arch)
-    g = np.asarray(gosi_values)
-    if g.shape != (conv.out_channels,):
-        raise ValueError(
-            f"gosi_values must have shape ({conv.out_channels},) for {layer}, got {g.shape}"
-        )
-    rows = []
-    base = discrimination_accuracy(key, params, arch, **task)
-    for which in ("none", *_WHICH):
-        if which == "none":
-            acc, n = base, 0
-        else:
-            channels = ablation_channels(g, which=which, fraction=fraction)
-            mask = channel_mask(conv.out_channels, channels)
-            acc = discrimination_accuracy(key, params, arch, masks={layer: mask}, **task)
-            n = int(channels.size)
-        for sep, value in acc.items():
-            rows.append(
-                {
-                    "ablation": which,
-                    "n_ablated": n,
-                    "separation_deg": sep,
-                    "accuracy": value,
-                    "accuracy_change": value - base[sep],
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-# --------------------------------------------------------------------------------------------
 # The per-layer table
 # --------------------------------------------------------------------------------------------
 
@@ -1427,6 +538,7 @@ def selectivity_table(
     num_shuffles: int = 100,
     shuffle_mode: str = "matrix",
     inclusion: bool = True,
+    inclusion_orientations: int = 100,
     num_noise: int = 10,
     gabor_fits: bool = True,
     gabor_r2_threshold: float = 0.7,
@@ -1442,9 +554,12 @@ def selectivity_table(
       from ``grating_responses`` + ``orientation_tuning``;
     * ``shuffle_median_gosi`` and ``shuffle_frac_selective``: the same after ``shuffled_gosi``
       (``num_shuffles`` shuffles of mode ``shuffle_mode``, averaged over shuffles);
-    * ``n_included``: units with mean activation >= 1.0 under seed 000's tuning protocol
-      (``tuning_protocol_responses`` with ``num_noise`` noise samples); NA if ``inclusion`` is
-      False;
+    * ``n_included``: units included by the rule of Wenliang & Seitz (2018) (mean activation
+      >= 1.0, ``vpl_jax.analysis.recording.included_units``) over noisy Gabors at
+      ``inclusion_orientations`` orientations evenly covering 180 deg with ``num_noise`` noise
+      samples each (``tuning_protocol_responses``; the paper's unit table uses the trained
+      orientation +- 90 deg with 50 samples instead, see ``vpl_jax.analysis.recording``); NA if
+      ``inclusion`` is False;
     * ``gabor_r2_median`` and ``frac_gabor_r2`` (fraction of filters with a Gabor fit
       R^2 >= ``gabor_r2_threshold``): first conv layer only (NaN elsewhere, or if ``gabor_fits``
       is False).
@@ -1461,7 +576,8 @@ def selectivity_table(
         threshold: gOSI criterion in [0, 1].
         num_shuffles, shuffle_mode: the shuffle control (``shuffled_gosi``).
         inclusion: run the tuning protocol for ``n_included``.
-        num_noise: noise samples per orientation in the tuning protocol.
+        inclusion_orientations: orientations of the inclusion protocol (>= 1).
+        num_noise: noise samples per orientation in the inclusion protocol (>= 1).
         gabor_fits: fit Gabors to the first layer's filters.
         gabor_r2_threshold: R^2 criterion for ``frac_gabor_r2``.
         batch_size: images per block of the forward passes.
@@ -1474,12 +590,12 @@ def selectivity_table(
     """
     import pandas as pd
 
-    layers = _default_table_layers(arch) if layers is None else _check_layers(layers, arch)
+    layers = _default_table_layers(arch) if layers is None else check_layers(layers, arch)
     threshold = _check_threshold(threshold)
     gabor_r2_threshold = _check_threshold(gabor_r2_threshold, "gabor_r2_threshold")
-    theta = _grid(orientations_deg, "orientations_deg")
-    wl = _grid(wavelengths_px, "wavelengths_px", positive=True)
-    size = _check_size(size, arch)
+    theta = check_grid(orientations_deg, "orientations_deg")
+    wl = check_grid(wavelengths_px, "wavelengths_px", positive=True)
+    size = check_size(size, arch)
     shuffle_key, noise_key = jax.random.split(key)
 
     responses = grating_responses(
@@ -1499,6 +615,7 @@ def selectivity_table(
             params,
             arch,
             layers=layers,
+            num_orientations=inclusion_orientations,
             num_noise=num_noise,
             size=size,
             batch_size=batch_size,
@@ -1573,6 +690,7 @@ def selectivity_table(
             "num_shuffles": int(num_shuffles),
             "shuffle_mode": shuffle_mode,
             "inclusion": bool(inclusion),
+            "inclusion_orientations": int(inclusion_orientations),
             "num_noise": int(num_noise),
             "gabor_r2_threshold": gabor_r2_threshold,
         }
@@ -1606,8 +724,9 @@ def format_table(df) -> str:
             f"selective: gOSI > {a['threshold']:g} among responsive units; shuffle control: "
             f"{a['num_shuffles']} x {a['shuffle_mode']}"
             + (
-                f"; included: mean activation >= 1.0 over 100 orientations x {a['num_noise']} "
-                "noisy Gabors (seed 000)"
+                f"; included: mean activation >= 1.0 over "
+                f"{a.get('inclusion_orientations', 100)} orientations x {a['num_noise']} "
+                "noisy Gabors (Wenliang & Seitz 2018)"
                 if a["inclusion"]
                 else ""
             )

@@ -1,10 +1,15 @@
-"""Tuning curves of centre units, their attributes and linear Fisher information (seed 000).
+"""Tuning curves of centre units, their attributes and linear Fisher information.
 
-The paper's tuning protocol (spec ``vpl-dnn-wenliang-seitz-2018`` sections 4.3 and 4.4):
-Gabors (wavelength 10 px, sigma 50 px, cosine phase) at ``O = 100`` orientations
-``np.linspace(-90, 90, O) + TO`` around a network's trained orientation ``TO``, each shown with
-``N = 50`` independent noise samples, input ``0.2 (G - 125) + N(0, 15^2)``; the centre unit of
-every channel of ``norm1, norm2, conv3, conv4, conv5`` (the paper's layers 1-5) is recorded.
+The tuning protocol of Wenliang & Seitz (2018), *Deep neural networks for modeling visual
+perceptual learning*: Gabors (wavelength 10 px, sigma 50 px, cosine phase;
+``vpl_jax.stimuli.NoisyGaborInput``) at ``O = 100`` orientations ``np.linspace(-90, 90, O) + TO``
+around a network's trained orientation ``TO``, each shown with ``N = 50`` independent noise
+samples, input ``0.2 (G - 125) + N(0, 15^2)``; the centre unit of every channel of
+``vpl_jax.analysis.recording.PROTOCOL_LAYERS`` (``norm1, norm2, conv3, conv4, conv5``, the paper's
+layers 1-5) is recorded. A unit is *included* by the one rule of
+``vpl_jax.analysis.recording.is_included`` (mean activation >= 1.0), the mean taken over this
+protocol's grid (the smoothed mean tuning curve); ``unit_table`` writes the contract's table
+(``vpl_jax.analysis.recording.UNIT_COLUMNS``).
 
 Conventions:
 
@@ -53,30 +58,33 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float
 
-from vpl_jax import alexnet
-from vpl_jax.analysis.selectivity import (
+from vpl_jax import alexnet, stimuli
+from vpl_jax.analysis.recording import (
     INCLUSION_THRESHOLD,
+    LAYER_INDEX,
     PROTOCOL_LAYERS,
-    _blocked_map,
-    _check_layers,
-    _check_size,
-    _consts,
-    _NoisyGaborInput,
+    UNIT_COLUMNS,
+    blocked_map,
     centre_units,
+    check_inclusion_threshold,
+    check_layers,
+    check_size,
+    is_included,
 )
+
+# TUNING_LAYERS stays importable from here until vpl_jax.figures.fisher and
+# vpl_jax.analysis.tuning_run import recording.PROTOCOL_LAYERS.
+TUNING_LAYERS = PROTOCOL_LAYERS
 
 __all__ = [
     "FISHER_COLUMNS",
     "FISHER_RIDGE",
-    "INCLUSION_THRESHOLD",
-    "LAYER_INDEX",
     "MEAN_SMOOTHING_SAMPLES",
     "NORM_VAR_EPS",
     "VAR_RATIO_OFFSET",
     "included_mask",
     "GRADIENT_SMOOTHING_SAMPLES",
     "TUNING_LAYERS",
-    "UNIT_COLUMNS",
     "TuningAnalysis",
     "TuningRecording",
     "amplitude",
@@ -102,12 +110,6 @@ __all__ = [
     "wrap_orientation",
 ]
 
-TUNING_LAYERS = PROTOCOL_LAYERS
-"""The recorded layers, the paper's layers 1-5: ``norm1, norm2, conv3, conv4, conv5``."""
-
-LAYER_INDEX = {layer: i for i, layer in enumerate(TUNING_LAYERS, start=1)}
-"""The paper's layer number (1-5) of each recorded layer."""
-
 FISHER_RIDGE = 0.01
 """Ridge added to covariances (and variances) in the Fisher information (the paper's code)."""
 
@@ -122,27 +124,6 @@ NORM_VAR_EPS = 1e-4
 
 VAR_RATIO_OFFSET = 0.1
 """Offset of the variance ratio, ``mean_theta var / (0.1 + mean)`` (Ghose; paper's code)."""
-
-UNIT_COLUMNS = (
-    "network",
-    "layer",
-    "layer_index",
-    "reference_deg",
-    "separation_deg",
-    "trained",
-    "unit",
-    "mean_activation",
-    "included",
-    "po_rel_deg",
-    "amplitude",
-    "slope_to",
-    "si",
-    "norm_var_po",
-    "var_ratio",
-    "best_disc",
-    "fi_to",
-)
-"""Columns of ``unit_table`` (the data contract with ``vpl_jax.analysis.physiology``)."""
 
 _GRADIENTS = ("jacfwd", "smoothed")
 
@@ -673,7 +654,7 @@ def _record_one(params, reference, key, offsets, consts, make_input, arch, layer
     keys = jax.random.split(key, (num_o, num_noise))
 
     def responses(theta, noise_keys):
-        stim = {"angle": jnp.broadcast_to(theta, noise_keys.shape), "key": noise_keys}
+        stim = stimuli.NoisyGaborStimulus(jnp.broadcast_to(theta, noise_keys.shape), noise_keys)
         images = jax.vmap(make_input, in_axes=(0, None))(stim, consts)
         out = alexnet.features(params, images, arch)
         return {layer: centre_units(out[layer]) for layer in layers}  # (N, C)
@@ -693,11 +674,11 @@ def _record_one(params, reference, key, offsets, consts, make_input, arch, layer
             grad, samples = jax.jacfwd(sample_mean, has_aux=True)(theta, noise_keys)
             return {layer: stats_of(samples[layer], grad[layer]) for layer in layers}
 
-        stats = _blocked_map(lambda items: jax.vmap(one_orientation)(*items), (thetas, keys), block)
+        stats = blocked_map(lambda items: jax.vmap(one_orientation)(*items), (thetas, keys), block)
     else:
         # The filtered gradient needs the whole mean curve: keep the (O, N, C) samples (small:
         # centre units only), filter the means, then the per-orientation statistics and FI.
-        samples = _blocked_map(lambda items: jax.vmap(responses)(*items), (thetas, keys), block)
+        samples = blocked_map(lambda items: jax.vmap(responses)(*items), (thetas, keys), block)
         filt = _circulant(num_o, GRADIENT_SMOOTHING_SAMPLES, 1) / float(offsets[1] - offsets[0])
         grads = {layer: _apply_filter(jnp.mean(samples[layer], 1), filt) for layer in layers}
 
@@ -705,7 +686,7 @@ def _record_one(params, reference, key, offsets, consts, make_input, arch, layer
             x, g = items
             return {layer: jax.vmap(stats_of)(x[layer], g[layer]) for layer in layers}
 
-        stats = _blocked_map(one_block, (samples, grads), block)
+        stats = blocked_map(one_block, (samples, grads), block)
     return {
         "mean": {layer: stats[layer][0] for layer in layers},
         "var": {layer: stats[layer][1] for layer in layers},
@@ -807,13 +788,13 @@ def record_tuning(
         ValueError: on an unknown layer or gradient, bad counts or sizes, mismatched batch
             shapes or params of the wrong architecture.
     """
-    layers = _check_layers(layers, arch)
+    layers = check_layers(layers, arch)
     if gradient not in _GRADIENTS:
         raise ValueError(f"gradient must be one of {_GRADIENTS}, got {gradient=}")
     num_o = _positive_int(num_orientations, "num_orientations", 3)
     num_noise = _positive_int(num_noise, "num_noise", 2)
     batch_size = _positive_int(batch_size, "batch_size")
-    size = _check_size(size, arch)
+    size = check_size(size, arch)
     ridge = _nonneg(ridge, "ridge")
     if ridge == 0:
         raise ValueError("ridge must be > 0 (the covariance of few samples is singular)")
@@ -851,8 +832,10 @@ def record_tuning(
         raise ValueError("stacked params need reference_deg of shape (B,)")
     offsets = relative_orientations(num_o)
     block = max(1, batch_size // num_noise)
-    consts = _consts(wavelength=wavelength_px, sigma=sigma_px, contrast=contrast, noise_sd=noise_sd)
-    make_input = _NoisyGaborInput(size, arch.in_channels)
+    consts = stimuli.NoisyGaborParams(
+        wavelength_px=wavelength_px, sigma_px=sigma_px, contrast=contrast, noise_sd=noise_sd
+    ).as_arrays()
+    make_input = stimuli.NoisyGaborInput(size, arch.in_channels)
     static = dict(
         offsets=tuple(float(t) for t in offsets),
         make_input=make_input,
@@ -946,7 +929,7 @@ def unit_attributes(
     fi = single_unit_fisher(grad, var, ridge=ridge)
     return {
         "mean_activation": mean_activation,
-        "included": mean_activation >= threshold,
+        "included": is_included(mean_activation, threshold),
         "po_rel_deg": preferred_orientation(mean_s, theta),
         "amplitude": amplitude(mean_s),
         "slope_to": slope_at_reference(slope, mean_s, theta),
@@ -1201,8 +1184,23 @@ def tuning_analysis(
 def included_mask(
     recording: TuningRecording, layer: str, *, threshold: float = INCLUSION_THRESHOLD
 ) -> Bool[Array, "... C"]:
-    """Units of ``layer`` with mean activation over orientations >= ``threshold`` (spec 4.3)."""
+    """Units of ``layer`` included by the rule of ``vpl_jax.analysis.recording.is_included``.
+
+    The mean activation is the mean over the recording's orientation grid (``TO + linspace(-90,
+    90, O)``, ``num_noise`` samples each) of the unsmoothed mean responses.
+
+    Args:
+        recording: a ``TuningRecording``.
+        layer: a recorded layer.
+        threshold: inclusion threshold, finite and >= 0 (default 1.0).
+
+    Returns:
+        ``(..., C)`` boolean mask.
+
+    Raises:
+        ValueError: on a layer that was not recorded or a bad threshold.
+    """
     if layer not in recording.mean:
         raise ValueError(f"layer {layer!r} not recorded; recorded: {recording.layers}")
-    threshold = _nonneg(threshold, "threshold")
-    return jnp.mean(recording.mean[layer], axis=-2) >= threshold
+    threshold = check_inclusion_threshold(threshold)
+    return is_included(jnp.mean(recording.mean[layer], axis=-2), threshold)

@@ -1,11 +1,13 @@
-"""Tests of vpl_jax.analysis.selectivity: gOSI, shuffle control, coverage, inclusion, Gabor fits."""
+"""Tests of vpl_jax.analysis.selectivity: gOSI, shuffle control, coverage, the table."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from tests.vpl_jax.analysis.compile_count import compiles
 from vpl_jax import alexnet
+from vpl_jax.analysis import gabor_fit, recording
 from vpl_jax.analysis import selectivity as sel
 
 THETA12 = np.arange(12) * 15.0
@@ -168,12 +170,13 @@ def test_matrix_shuffle_control(key, per_unit):
         np.testing.assert_array_equal(shuf[:, 600], shuf[:, 601])
         np.testing.assert_array_equal(shuf[:, 600], shuf[:, 602])
     # Deterministic given the key, different for another key, no recompilation on a new key.
-    before = sel._shuffled_gosi._cache_size()
-    again = sel.shuffled_gosi(key, resp, THETA12, num_shuffles=num, per_unit=per_unit)
+    other_key = jax.random.key(9)
+    with compiles() as log:
+        again = sel.shuffled_gosi(key, resp, THETA12, num_shuffles=num, per_unit=per_unit)
+        other = sel.shuffled_gosi(other_key, resp, THETA12, num_shuffles=num, per_unit=per_unit)
     np.testing.assert_array_equal(again, shuf.astype(np.float32))
-    other = sel.shuffled_gosi(jax.random.key(9), resp, THETA12, num_shuffles=num, per_unit=per_unit)
     assert not np.allclose(other, again)
-    assert sel._shuffled_gosi._cache_size() == before
+    assert log.count("_shuffled_gosi") == 0, log.names
 
 
 def test_disable_jit_smoke(key):
@@ -187,7 +190,7 @@ def test_disable_jit_smoke(key):
 
 
 # ------------------------------------------------------------------------------------------
-# Coverage and inclusion
+# Coverage
 # ------------------------------------------------------------------------------------------
 
 
@@ -207,79 +210,6 @@ def test_frequency_coverage_counts():
     np.testing.assert_array_equal(
         sel.frequency_coverage(best, 6, where=best != 2), [1, 0, 0, 0, 0, 1]
     )
-
-
-def test_included_units_use_the_mean_over_all_stimuli():
-    resp = np.zeros((100, 5, 4), np.float32)  # orientations x noise x units
-    resp[..., 0] = 1.0  # exactly at threshold: included (paper: >= 1.0)
-    resp[..., 1] = 0.999
-    resp[:50, :, 2] = 2.0  # mean 1.0 over orientations
-    resp[..., 3] = 30.0
-    np.testing.assert_array_equal(sel.included_units(resp), [True, False, True, True])
-    assert int(sel.included_unit_count(resp)) == 3
-    assert int(sel.included_unit_count(resp, threshold=5.0)) == 1
-
-
-# ------------------------------------------------------------------------------------------
-# Gabor fits
-# ------------------------------------------------------------------------------------------
-
-
-def random_gabor_params(rng, k):
-    return np.stack(
-        [
-            rng.choice([-1.0, 1.0], k) * rng.uniform(0.5, 2.0, k),
-            rng.uniform(-1.5, 1.5, k),
-            rng.uniform(-1.5, 1.5, k),
-            rng.uniform(0, 180, k),
-            rng.uniform(1.3, 3.0, k),
-            rng.uniform(1.3, 3.0, k),
-            1 / rng.uniform(3.0, 9.0, k),
-            rng.uniform(-180, 180, k),
-            rng.normal(0, 0.05, k),
-        ],
-        axis=1,
-    )
-
-
-def test_gabor_bank_fits_well_and_white_noise_does_not():
-    rng = np.random.default_rng(7)
-    true = random_gabor_params(rng, 16)
-    bank = sel.gabor_kernel(true, (11, 11))
-    bank = bank + 0.02 * np.abs(bank).max() * rng.normal(size=bank.shape)
-    fit = sel.fit_gabors(bank)
-    assert np.all(fit.r2 >= 0.9), fit.r2
-    # Orientation in the stimulus convention: the wave vector angle theta is a = -theta.
-    diff = (fit.orientation_deg - np.mod(-true[:, 3], 180) + 90) % 180 - 90
-    assert np.all(np.abs(diff) < 5.0), diff
-    np.testing.assert_allclose(fit.wavelength_px, 1 / true[:, 6], rtol=0.1)
-
-    noise = sel.fit_gabors(rng.normal(size=(16, 11, 11)))
-    assert np.all(noise.r2 < 0.5), noise.r2
-    assert np.all(noise.r2 >= 0.0)
-
-
-def test_gabor_jacobian_matches_central_differences():
-    p = np.array([1.3, 0.3, -0.5, 30.0, 2.0, 2.5, 0.2, 45.0, 0.1])
-    eps = 1e-6
-    numeric = np.stack(
-        [
-            (
-                sel.gabor_kernel(p + eps * e, (11, 9)) - sel.gabor_kernel(p - eps * e, (11, 9))
-            ).ravel()
-            / (2 * eps)
-            for e in np.eye(9)
-        ],
-        axis=1,
-    )
-    np.testing.assert_allclose(sel._gabor_jacobian(p, (11, 9)), numeric, rtol=1e-6, atol=1e-7)
-
-
-def test_conv1_kernels_sum_colour_channels():
-    w = np.random.default_rng(8).normal(size=(11, 11, 3, 5))
-    k = sel.conv1_kernels({"conv1": {"w": w, "b": np.zeros(5)}})
-    assert k.shape == (5, 11, 11)
-    np.testing.assert_allclose(k[2], w[:, :, :, 2].sum(-1))
 
 
 # ------------------------------------------------------------------------------------------
@@ -306,44 +236,13 @@ def test_errors_name_the_argument(key):
         sel.shuffled_gosi(key, resp, THETA12, mode="phase")
     with pytest.raises(ValueError, match="num_shuffles"):
         sel.shuffled_gosi(key, resp, THETA12, num_shuffles=0)
-    with pytest.raises(ValueError, match="threshold"):
-        sel.included_units(np.ones((3, 4)), threshold=-1.0)
-    with pytest.raises(ValueError, match="responses"):
-        jax.jit(sel.included_units)(np.ones(4))
     with pytest.raises(ValueError, match="num_bins"):
         sel.orientation_coverage(np.ones(3), num_bins=0)
-    with pytest.raises(ValueError, match="kernels"):
-        sel.fit_gabors(np.ones((11, 11)))
-    with pytest.raises(ValueError, match="num_starts"):
-        sel.fit_gabors(np.ones((1, 11, 11)), num_starts=5)
-    with pytest.raises(ValueError, match="layer"):
-        sel.conv1_kernels({"conv2": {}})
-
-
-def test_network_errors_name_the_argument(he_params):
-    images = np.zeros((2, 67, 67, 1), np.float32)
-    with pytest.raises(ValueError, match="layers"):
-        sel.record(he_params, images, layers=("conv1", "fc6"))
-    with pytest.raises(ValueError, match="positions"):
-        sel.record(he_params, images, positions="corner")
-    with pytest.raises(ValueError, match="batch_size"):
-        sel.record(he_params, images, batch_size=0)
-    with pytest.raises(ValueError, match="images"):
-        sel.record(he_params, images[0])
-    with pytest.raises(ValueError, match="layer"):
-        sel.ablate(he_params, {"fc7": np.ones(96)})
-    with pytest.raises(ValueError, match="masks"):
-        sel.ablate(he_params, {"conv1": np.ones(95)})
-    with pytest.raises(ValueError, match="channels"):
-        sel.channel_mask(96, [96])
-    with pytest.raises(ValueError, match="which"):
-        sel.ablation_channels(np.ones(4), which="middle")
-    with pytest.raises(ValueError, match="fraction"):
-        sel.ablation_channels(np.ones(4), fraction=1.5)
 
 
 # ------------------------------------------------------------------------------------------
-# Recorder and ablation (small images: 67 px is the smallest input of the Caffe stack)
+# Gratings through the network and the table (small images: 67 px is the smallest input of
+# the Caffe stack, where every layer still has a centre unit)
 # ------------------------------------------------------------------------------------------
 
 
@@ -356,68 +255,6 @@ def he_params():
     with jax.numpy_rank_promotion("raise"):
         return alexnet.init_params(jax.random.key(0))
 
-
-@pytest.fixture(scope="module")
-def images7():
-    with jax.numpy_rank_promotion("raise"):
-        return 40.0 * jax.random.normal(jax.random.key(1), (7, 67, 67, 1))
-
-
-def test_record_matches_features_in_blocks_without_recompiling(he_params, images7):
-    images = images7
-    full = alexnet.features(he_params, images)
-    layers = ("conv1", "norm2", "conv5")
-    rec = sel.record(he_params, images, layers=layers, batch_size=3)  # 7 = 2 blocks + 1
-    assert set(rec) == set(layers)
-    for layer in layers:
-        np.testing.assert_allclose(
-            rec[layer],
-            sel.centre_units(full[layer]),
-            rtol=1e-5,
-            atol=1e-5 * float(jnp.abs(full[layer]).max()),
-        )
-    assert rec["conv1"].shape == (7, 96)
-    before = sel._record._cache_size()
-    sel.record(he_params, images + 1.0, layers=layers, batch_size=3)
-    assert sel._record._cache_size() == before
-    allpos = sel.record(he_params, images, layers=("pool2",), batch_size=4, positions="all")
-    assert allpos["pool2"].shape == full["pool2"].shape
-    np.testing.assert_allclose(allpos["pool2"], full["pool2"], rtol=1e-5, atol=1e-3)
-
-
-def test_ablation_masks_zero_exactly_the_chosen_channels(he_params, images7):
-    images = images7
-    full = alexnet.features(he_params, images)
-    chosen1, chosen3 = np.array([0, 7, 95]), np.array([3, 100, 383])
-    masks = {"norm1": sel.channel_mask(96, chosen1), "conv3": sel.channel_mask(384, chosen3)}
-    out = sel.ablated_features(he_params, images, masks)
-    for layer in ("conv1", "norm1", "pool1"):
-        assert float(jnp.abs(out[layer][..., chosen1]).max()) == 0.0
-    keep1 = np.setdiff1d(np.arange(96), chosen1)
-    np.testing.assert_array_equal(out["conv1"][..., keep1], full["conv1"][..., keep1])
-    assert float(jnp.abs(out["conv3"][..., chosen3]).max()) == 0.0
-    # conv3 with only conv3 ablated: the other channels are untouched, bit for bit.
-    only3 = sel.ablated_features(he_params, images, {"conv3": masks["conv3"]})
-    keep3 = np.setdiff1d(np.arange(384), chosen3)
-    np.testing.assert_array_equal(only3["conv3"][..., keep3], full["conv3"][..., keep3])
-    np.testing.assert_array_equal(only3["conv2"], full["conv2"])
-    assert float(jnp.abs(full["conv3"][..., chosen3]).max()) > 0  # there was something to zero
-    # The params are not modified in place.
-    assert float(jnp.abs(he_params["conv3"]["w"][..., 3]).sum()) > 0
-
-
-def test_ablation_channels_top_bottom_and_ties():
-    g = np.array([0.9, 0.1, 0.5, 0.1, 0.7, 0.3])
-    np.testing.assert_array_equal(sel.ablation_channels(g, which="top"), [0, 2, 4])
-    np.testing.assert_array_equal(sel.ablation_channels(g, which="bottom"), [1, 3, 5])
-    np.testing.assert_array_equal(sel.ablation_channels(g, which="bottom", fraction=1 / 6), [1])
-    assert sel.ablation_channels(g, fraction=0.0).size == 0
-    np.testing.assert_array_equal(sel.ablation_channels(g, fraction=1.0), np.arange(6))
-
-
-# ------------------------------------------------------------------------------------------
-# Gratings through the network, the table, the tuning protocol and the ablation task
-# ------------------------------------------------------------------------------------------
 
 SMALL = 67  # the smallest input of the Caffe stack: every layer still has a centre unit
 TABLE_LAYERS = ("conv1", "norm1", "conv2", "norm2", "conv3", "conv4", "conv5")
@@ -440,7 +277,7 @@ def gabor_bank_params(params, n=96, wavelength=6.0, sigma=2.5):
         ],
         axis=1,
     )
-    k = sel.gabor_kernel(gp, (11, 11))
+    k = gabor_fit.gabor_kernel(gp, (11, 11))
     k *= np.sqrt(2) / np.linalg.norm(k, axis=(1, 2), keepdims=True)  # He-like scale
     w = np.transpose(k, (1, 2, 0))[:, :, None, :].astype(np.float32)
     return {**params, "conv1": {"w": jnp.asarray(w), "b": params["conv1"]["b"]}}
@@ -456,9 +293,11 @@ def grating_gosi(he_params):
 def _grating_gosi(he_params):
     out = {}
     for name, params in (("he", he_params), ("gabor", gabor_bank_params(he_params))):
-        resp = sel.grating_responses(params, layers=TABLE_LAYERS, size=SMALL)
+        resp = recording.grating_responses(params, layers=TABLE_LAYERS, size=SMALL)
         out[name] = {
-            layer: sel.orientation_tuning(jnp.moveaxis(r, -1, 0), sel.DEFAULT_ORIENTATIONS_DEG)
+            layer: sel.orientation_tuning(
+                jnp.moveaxis(r, -1, 0), recording.DEFAULT_ORIENTATIONS_DEG
+            )
             for layer, r in resp.items()
         }
     return out
@@ -518,59 +357,3 @@ def test_selectivity_table_and_format(he_params, key):
         sel.selectivity_table(params, key=key, size=SMALL, threshold=2.0)
     with pytest.raises(ValueError, match="size"):
         sel.selectivity_table(params, key=key, size=40)
-
-
-def test_tuning_protocol_and_included_counts(he_params, key):
-    # Without noise the protocol is the recorder applied to contrast * (Gabor - 125).
-    from vpl_jax import stimuli
-
-    k1, k2 = jax.random.split(key)
-    clean = sel.tuning_protocol_responses(
-        k1, he_params, layers=TABLE_LAYERS, num_noise=1, noise_sd=0.0, size=SMALL
-    )
-    assert clean["norm1"].shape == (100, 1, 96) and clean["conv3"].shape == (100, 1, 384)
-    angles = np.arange(7) * 1.8  # the first 7 of 100 orientations over 180 deg
-    images = jnp.stack(
-        [
-            0.2 * (stimuli.gabor(a, 10.0, sigma_px=50.0, size=SMALL) - stimuli.BACKGROUND_OFFSET)
-            for a in angles
-        ]
-    )[..., None]
-    direct = sel.record(he_params, images, layers=("conv1", "norm2", "conv5"), batch_size=3)
-    for layer in ("conv1", "norm2", "conv5"):
-        scale = float(jnp.abs(direct[layer]).max())
-        np.testing.assert_allclose(clean[layer][:7, 0], direct[layer], rtol=1e-4, atol=1e-5 * scale)
-    counts = [int(sel.included_unit_count(clean["conv3"], threshold=t)) for t in (0.0, 1.0, 1e9)]
-    assert counts[0] == 384 and counts[2] == 0 and 0 <= counts[1] <= 384
-    # Pixel noise changes the responses, reproducibly for a key.
-    noisy = [
-        sel.tuning_protocol_responses(k, he_params, layers=TABLE_LAYERS, num_noise=1, size=SMALL)
-        for k in (k1, k2, k1)
-    ]
-    assert not np.allclose(noisy[0]["conv3"], clean["conv3"])
-    assert not np.allclose(noisy[0]["conv3"], noisy[1]["conv3"])
-    np.testing.assert_array_equal(noisy[0]["conv3"], noisy[2]["conv3"])
-
-
-def test_ablation_effect_on_discrimination(he_params, key):
-    g = np.asarray(
-        sel.orientation_tuning(
-            np.random.default_rng(9).exponential(size=(256, 12, 2, 2)), sel.DEFAULT_ORIENTATIONS_DEG
-        ).gosi
-    )
-    task = dict(
-        readout_layer="pool2", num_train=12, num_test=12, size=SMALL, separations_deg=(45.0,)
-    )
-    df = sel.ablation_effect(key, he_params, layer="norm2", gosi_values=g, **task)
-    assert list(df["ablation"]) == ["none", "top", "bottom"]
-    assert list(df["n_ablated"]) == [0, 128, 128]
-    assert df["accuracy"].between(0, 1).all()
-    assert df.loc[0, "accuracy"] >= 0.9  # a 45-degree difference is easy for a linear readout
-    # Silencing every channel the readout sees leaves nothing to read: exactly chance.
-    all_off = sel.ablation_effect(
-        key, he_params, layer="conv2", gosi_values=g, fraction=1.0, **task
-    )
-    np.testing.assert_allclose(all_off.loc[1:, "accuracy"], 0.5)
-    np.testing.assert_allclose(all_off.loc[1:, "accuracy_change"], 0.5 - df.loc[0, "accuracy"])
-    with pytest.raises(ValueError, match="gosi_values"):
-        sel.ablation_effect(key, he_params, layer="conv2", gosi_values=g[:10], **task)

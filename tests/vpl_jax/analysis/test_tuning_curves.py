@@ -9,8 +9,10 @@ import pytest
 from scipy import special
 from scipy.ndimage import gaussian_filter1d
 
+from tests.vpl_jax.analysis.compile_count import compiles
 from vpl_jax import weights
 from vpl_jax.analysis import tuning as T
+from vpl_jax.analysis.recording import UNIT_COLUMNS
 
 SIZE = 67  # smallest input of the Caffe stack: fast tests, centre unit = map centre
 LAYERS = ("norm1", "conv3", "conv5")
@@ -233,9 +235,9 @@ def test_jacfwd_gradient_matches_central_differences(params, recording):
     # derivative there: at most 1% of entries may differ, and the correlation must be > 0.999.
     h = 0.1
     up = T.record_tuning(jax.random.key(3), params, 30.0 + h, **PROTOCOL)
-    compiled = T._record_chunk._cache_size()
-    down = T.record_tuning(jax.random.key(3), params, 30.0 - h, **PROTOCOL)
-    assert T._record_chunk._cache_size() == compiled  # a new reference does not recompile
+    with compiles() as log:
+        down = T.record_tuning(jax.random.key(3), params, 30.0 - h, **PROTOCOL)
+    assert log.count("_record_chunk") == 0, log.names  # a new reference does not recompile
     for layer in LAYERS:
         fd = (np.asarray(up.mean[layer]) - np.asarray(down.mean[layer])) / (2 * h)
         jac = np.asarray(recording.grad[layer])
@@ -278,7 +280,7 @@ def test_batched_recording_equals_per_network(params, recording):
 
 def test_unit_table_and_curves_follow_the_contract(recording):
     df = T.unit_table(recording, network=4, separation_deg=1.0, trained=True)
-    assert tuple(df.columns) == T.UNIT_COLUMNS
+    assert tuple(df.columns) == UNIT_COLUMNS
     assert len(df) == 96 + 384 + 256
     assert df["layer_index"].tolist() == [1] * 96 + [3] * 384 + [5] * 256
     curves = T.unit_curves(recording)
