@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 import theory.stimuli
+from tests.vpl_jax.analysis.compile_count import compiles
+from theory.checks import InputError
 from vpl_jax import stimuli
 
 # ------------------------------------------------------------------ independent NumPy reference
@@ -277,3 +279,68 @@ def test_errors():
         stimuli.network_input(jax.random.key(0), jnp.ones(5), 0.5, 5.0)
     with pytest.raises(ValueError, match="n must be an integer >= 1"):
         stimuli.grating_frequencies(32, 0)
+
+
+# ------------------------------------------------------------------ network inputs of generated stimuli
+
+
+def test_noisy_gabor_input_is_network_input_of_the_gabor():
+    key = jax.random.key(4)
+    params = stimuli.NoisyGaborParams(wavelength_px=12.0, sigma_px=20.0, contrast=0.3, noise_sd=5.0)
+    x = stimuli.NoisyGaborInput(67, channels=3)(stimuli.NoisyGaborStimulus(25.0, key), params)
+    grey = stimuli.network_input(key, stimuli.gabor(25.0, 12.0, sigma_px=20.0, size=67), 0.3, 5.0)
+    assert x.shape == (67, 67, 3)
+    for c in range(3):
+        np.testing.assert_array_equal(x[..., c], grey)
+    # The paper's defaults and the float32 form.
+    assert tuple(stimuli.NoisyGaborParams()) == (10.0, 50.0, 0.2, 15.0)
+    arrays = stimuli.NoisyGaborParams().as_arrays()
+    assert all(a.dtype == jnp.float32 and a.shape == () for a in arrays)
+
+
+def test_grating_input_is_the_full_range_grating_without_noise():
+    stim = stimuli.GratingStimulus(angle_deg=40.0, wavelength_px=7.0, phase_deg=90.0)
+    x = stimuli.GratingInput(33)(stim, stimuli.GratingParams(contrast=0.5))
+    g = stimuli.grating(40.0, 2 * np.pi / 7.0, phase_deg=90.0, size=33)
+    np.testing.assert_allclose(x[..., 0], 0.5 * (127.5 * (1 + g) - 125.0), rtol=1e-6, atol=1e-4)
+    assert x.shape == (33, 33, 1)
+    assert stimuli.GratingParams().contrast == 0.5
+    np.testing.assert_array_equal(stimuli.to_channels(g, 2)[..., 1], g)
+
+
+def test_input_makers_are_static_and_params_traced():
+    make = stimuli.NoisyGaborInput(67)
+    assert make == stimuli.NoisyGaborInput(67, 1) and hash(make) == hash(
+        stimuli.NoisyGaborInput(67)
+    )
+    keys = jax.random.split(jax.random.key(0), 3)
+    stim = stimuli.NoisyGaborStimulus(jnp.array([0.0, 30.0, 60.0]), keys)
+
+    @jax.jit
+    def batch(params):
+        return jax.vmap(make, in_axes=(0, None))(stim, params)
+
+    first = batch(stimuli.NoisyGaborParams().as_arrays())
+    assert first.shape == (3, 67, 67, 1)
+    other = stimuli.NoisyGaborParams(wavelength_px=20.0, contrast=0.5).as_arrays()
+    with compiles() as log:
+        second = batch(other)
+    assert log.count("batch") == 0, log.names
+    assert not np.allclose(first, second)
+
+
+def test_stimulus_record_errors():
+    with pytest.raises(InputError, match="size must be an integer >= 1"):
+        stimuli.NoisyGaborInput(0)
+    with pytest.raises(InputError, match="channels must be an integer >= 1"):
+        stimuli.GratingInput(32, channels=1.5)
+    with pytest.raises(InputError, match="wavelength_px must be finite and > 0"):
+        stimuli.NoisyGaborParams(wavelength_px=0.0).as_arrays()
+    with pytest.raises(InputError, match="sigma_px must be finite and > 0"):
+        stimuli.NoisyGaborParams(sigma_px=float("inf")).as_arrays()
+    with pytest.raises(InputError, match="noise_sd must be finite and >= 0"):
+        stimuli.NoisyGaborParams(noise_sd=-1.0).as_arrays()
+    with pytest.raises(InputError, match="contrast must be finite"):
+        stimuli.GratingParams(contrast=float("nan")).as_arrays()
+    with pytest.raises(ValueError, match="contrast must be a scalar"):
+        stimuli.GratingParams(contrast=jnp.ones(2)).as_arrays()
