@@ -26,9 +26,10 @@ recompiles) to one ``(size, size, channels)`` network input, the grey image copi
 channel. ``jax.vmap(maker, in_axes=(0, None))`` makes a batch.
 
 References:
-    Wenliang & Seitz (2018), J. Neurosci. 38(27):6028-6044 (spec ``vpl-dnn-wenliang-seitz-2018``
-    Sec. 1.4 and 2); the authors' ``Screen.py`` and ``generate_pair_angle.py``.
-    Seed 004 gratings: spec ``v1-prediction-and-orientation-selectivity`` Sec. 2.2.
+    Wenliang & Seitz (2018), Deep neural networks for modeling visual perceptual learning,
+    J. Neurosci. 38(27):6028-6044; the authors' ``Screen.py`` and ``generate_pair_angle.py``.
+    Gratings: Ukita (2019), Causal importance of orientation selectivity for generalization in
+    image recognition (ICLR 2019 submission), section 2.2.
 """
 
 from __future__ import annotations
@@ -393,11 +394,11 @@ def grating(
     *,
     centre: float | None = None,
 ) -> Float[Array, "size size"]:
-    r"""Full-field grating ``cos(k u + tau)`` of seed 004 (Eq. 1), values in ``[-1, 1]``.
+    r"""Full-field grating ``cos(k u + tau)`` of Ukita (2019, Eq. 1), values in ``[-1, 1]``.
 
     ``u`` is the coordinate along the wave vector in this module's convention, ``u = x'`` of
     :func:`theory.stimuli.rotate`: 0 deg gives vertical stripes and angles turn clockwise, as for
-    :func:`gabor`. Seed 004's formula ``cos(k0 y' + tau)`` with ``y' = -(x - x0) sin(theta) +
+    :func:`gabor`. Ukita's formula ``cos(k0 y' + tau)`` with ``y' = -(x - x0) sin(theta) +
     (y - y0) cos(theta)``, ``x`` the row and ``y`` the column index and ``(x0, y0) = (H//2,
     W//2)``, is exactly ``grating(-theta, k0, tau, size, centre=size // 2)``.
 
@@ -409,7 +410,7 @@ def grating(
         centre: pixel (row = column) of the origin (static); default ``(size - 1) / 2``.
 
     Returns:
-        ``(size, size)`` image, raw cosine values (seed 004 then min-max scales each grating to
+        ``(size, size)`` image, raw cosine values (Ukita then min-max scales each grating to
         ``[0, 1]``; do that in the experiment, not here).
 
     Examples:
@@ -429,7 +430,7 @@ def grating(
 
 
 def grating_frequencies(size: int = 32, n: int = 9) -> Float[Array, " n"]:
-    """Seed 004's spatial frequencies ``k_s = pi / (size / 2 + 4) * (s + 1)``, rad/px, s < n.
+    """Ukita's spatial frequencies ``k_s = pi / (size / 2 + 4) * (s + 1)``, rad/px, s < n.
 
     For 32 px the periods are 40, 20, 13.3, 10, 8, 6.7, 5.7, 5 and 4.4 px (9 frequencies; VGG16
     at 224 px uses 57).
@@ -492,7 +493,7 @@ class NoisyGaborParams(NamedTuple):
 
 
 class GratingParams(NamedTuple):
-    """Shared parameters of full-field grating network inputs (seed 004's gratings).
+    """Shared parameters of full-field grating network inputs (Ukita's gratings).
 
     The input is ``contrast * (I - 125)`` with ``I = 127.5 (1 + G)`` the full-range 0..255
     image of ``G = grating(...)`` in [-1, 1]. A pytree of scalars (traced).
@@ -609,7 +610,7 @@ class NoisyGaborInput:
 class GratingInput:
     """Network input of one full-field grating: ``contrast * (I - 125)``, ``I = 127.5 (1 + G)``.
 
-    ``G = grating(angle, 2 pi / wavelength_px, phase_deg, size)`` in [-1, 1] (seed 004, Eq. 1)
+    ``G = grating(angle, 2 pi / wavelength_px, phase_deg, size)`` in [-1, 1] (Ukita 2019, Eq. 1)
     becomes the full-range 0..255 image ``I``, fed with the input transform of Wenliang & Seitz
     (2018) without noise. Static structure only (hashable: a ``jax.jit`` static argument).
 

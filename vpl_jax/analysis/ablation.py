@@ -1,6 +1,6 @@
 """Ablation of network units and its effect on an orientation-discrimination task.
 
-Seed 004 (Ukita 2019, *Causal importance of orientation selectivity for generalization in image
+Ukita (2019), *Causal importance of orientation selectivity for generalization in image
 recognition*) clamps to 0 the most (or, as the control, the least) orientation-selective units
 of a layer and measures the change of the network's performance. Here:
 
@@ -58,11 +58,11 @@ def ablation_channels(
 ) -> np.ndarray:
     """Channels to ablate: the ``round(fraction * C)`` most (``"top"``) or least selective units.
 
-    Seed 004 splits a layer's units at the median gOSI and ablates those strictly above
+    Ukita splits a layer's units at the median gOSI and ablates those strictly above
     (``top``) or strictly below (``bottom``) it. Here both sets have exactly
     ``round(fraction * C)`` units, so the two ablations remove the same number of channels;
     ties are broken by the lower channel index (a stable sort). For distinct gOSI values and an
-    even ``C`` at ``fraction=0.5`` this is the seed's split.
+    even ``C`` at ``fraction=0.5`` this is Ukita's split.
 
     Args:
         gosi_values: ``(C,)`` gOSI of the layer's units (e.g. ``orientation_tuning(...).gosi``).
@@ -110,7 +110,7 @@ def ablate(
     """Params whose masked output channels are silenced: ``w[..., c] * m[c]``, ``b[c] * m[c]``.
 
     A channel whose kernel and bias are zero outputs ReLU(0) = 0 at every position, so the unit is
-    clamped to 0 (seed 004's ablation) in its conv layer and in everything computed from it (its
+    clamped to 0 (Ukita's ablation) in its conv layer and in everything computed from it (its
     LRN and pooled maps). The masks are arrays, so the function is jit- and vmap-friendly (e.g.
     vmap over a stack of masks). For ``norm1``/``norm2`` the channel is zeroed before the LRN, so
     the LRN of its neighbours no longer sees it; for conv3-5 it is exactly the unit's output.
@@ -186,8 +186,9 @@ def discrimination_accuracy(
 ) -> dict[float, float]:
     """Test accuracy of a linear readout discriminating two orientations from noisy Gabors.
 
-    For each separation ``s`` the two classes are Gabors at ``reference_deg -+ s / 2`` (seed 000's
-    stimuli and input transform, fresh pixel noise per image). The features of ``readout_layer``
+    For each separation ``s`` the two classes are Gabors at ``reference_deg -+ s / 2`` (the
+    stimuli and input transform of Wenliang & Seitz 2018, ``vpl_jax.stimuli.NoisyGaborInput``;
+    fresh pixel noise per image). The features of ``readout_layer``
     (all positions, flattened) of the network ablated by ``masks`` are standardised and fed to a
     logistic regression (scikit-learn, L2 penalty with inverse strength ``regularization``)
     trained on ``num_train`` images per class and scored on ``num_test`` others. The noise
@@ -269,7 +270,7 @@ def ablation_effect(
     fraction: float = 0.5,
     **task,
 ):
-    """Seed 004's ablation on a discrimination task: no ablation vs the top vs the bottom units.
+    """Ukita's ablation on a discrimination task: no ablation vs the top vs the bottom units.
 
     The ``round(fraction * C)`` most and least orientation-selective channels of ``layer``
     (``ablation_channels``) are silenced in turn (``ablate``), and ``discrimination_accuracy``

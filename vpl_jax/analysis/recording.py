@@ -115,13 +115,13 @@ POSITIONS = ("centre", "all")
 """Recording sites: the centre unit of each channel, or every position of the map."""
 
 DEFAULT_ORIENTATIONS_DEG = tuple(15.0 * k for k in range(12))
-"""Seed 004's 12 grating orientations, 15 deg apart (Ukita 2019)."""
+"""Ukita (2019)'s 12 grating orientations, 15 deg apart."""
 
 DEFAULT_WAVELENGTHS_PX = tuple(4.0 * 2.0 ** (k / 2) for k in range(6))
 """Six wavelengths a half-octave apart, 4 to 22.6 px (conv1 kernels span 11 px at stride 4)."""
 
 DEFAULT_PHASES_DEG = (0.0, 90.0, 180.0, 270.0)
-"""Seed 004's four grating phases, 90 deg apart (Ukita 2019)."""
+"""Ukita (2019)'s four grating phases, 90 deg apart."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -481,7 +481,7 @@ def record_generated(
 
 
 # --------------------------------------------------------------------------------------------
-# Stimulus protocols: seed 004's gratings and the noisy Gabors of the inclusion count
+# Stimulus protocols: Ukita's gratings and the noisy Gabors of the inclusion count
 # --------------------------------------------------------------------------------------------
 
 
@@ -498,7 +498,7 @@ def grating_responses(
     batch_size: int = 32,
     positions: str = "centre",
 ) -> dict[str, Array]:
-    """Responses to seed 004's full-field gratings (orientations x wavelengths x phases).
+    """Responses to Ukita's full-field gratings (orientations x wavelengths x phases).
 
     Each grating ``G = vpl_jax.stimuli.grating(angle, 2 pi / wavelength, phase, size)`` (seed
     004's ``cos(k u + tau)``, in [-1, 1], phase at the image centre) becomes the full-range

@@ -1,6 +1,6 @@
 """Orientation selectivity of network units: gOSI, its shuffle control, coverage, the table.
 
-The method of seed 004 (Ukita 2019, *Causal importance of orientation selectivity for
+The method of Ukita (2019), *Causal importance of orientation selectivity for
 generalization in image recognition*): full-field gratings at several orientations, spatial
 frequencies and phases; a unit's responses are reduced to one tuning curve (max over phase, the
 best frequency) and scored by the global orientation selectivity index. Siblings:
@@ -64,7 +64,7 @@ __all__ = [
 ]
 
 SELECTIVITY_THRESHOLD = 0.33
-"""Seed 004's criterion: a unit with gOSI > 0.33 is orientation-selective."""
+"""Ukita's criterion: a unit with gOSI > 0.33 is orientation-selective."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -146,14 +146,14 @@ def _safe_ratio(num_sq: Array, den: Array) -> Array:
 
 
 def gosi(tuning: Float[ArrayLike, "... O"], orientations_deg: ArrayLike) -> Float[Array, "..."]:
-    r"""Global orientation selectivity index of tuning curves (seed 004, Eq. 2).
+    r"""Global orientation selectivity index of tuning curves (Ukita 2019, Eq. 2).
 
     .. math:: \mathrm{gOSI} = \frac{\left|\sum_k R_k e^{2 i \theta_k}\right|}{\sum_k R_k}
 
     Responses are rectified (``max(R, 0)``) first: the index is defined for non-negative
     responses, and post-ReLU activations are non-negative anyway; with negative values the ratio
     could exceed 1 or change sign. A unit whose rectified responses are all 0 gets gOSI = 0 (the
-    seed code's convention for silent units). The value lies in [0, 1]; it is invariant to a
+    convention of Ukita's code for silent units). The value lies in [0, 1]; it is invariant to a
     rotation of the tuning curve on the orientation grid and to a positive rescaling.
 
     Args:
@@ -174,7 +174,7 @@ def gosi(tuning: Float[ArrayLike, "... O"], orientations_deg: ArrayLike) -> Floa
         0.5
 
     References:
-        Woergoetter & Eysel (1987) Biol. Cybern. 57:349; seed 004 (Ukita), Eq. 2.
+        Woergoetter & Eysel (1987) Biol. Cybern. 57:349; Ukita (2019), Eq. 2.
     """
     tuning = _float_array(tuning, "tuning")
     if tuning.ndim < 1:
@@ -222,7 +222,7 @@ def _preferred_core(tuning, theta):
 
 
 class OrientationTuning(NamedTuple):
-    """Seed 004's reduction of a unit's grating responses to one tuning curve.
+    """Ukita's reduction of a unit's grating responses to one tuning curve.
 
     Attributes:
         gosi: ``(...)`` gOSI of ``tuning``.
@@ -242,7 +242,7 @@ class OrientationTuning(NamedTuple):
 def orientation_tuning(
     responses: Float[ArrayLike, "... O S P"], orientations_deg: ArrayLike
 ) -> OrientationTuning:
-    """Max over phase, the best spatial frequency, then gOSI (seed 004, section 2.2).
+    """Max over phase, the best spatial frequency, then gOSI (Ukita 2019, section 2.2).
 
     Args:
         responses: ``(..., O, S, P)`` responses of units to gratings at ``O`` orientations,
@@ -287,7 +287,7 @@ def _tuning_core(responses, theta):
 def is_selective(
     gosi_values: Float[ArrayLike, "..."], threshold: float = SELECTIVITY_THRESHOLD
 ) -> Bool[Array, "..."]:
-    """``gosi_values > threshold`` (seed 004: orientation-selective means gOSI > 0.33).
+    """``gosi_values > threshold`` (Ukita 2019: orientation-selective means gOSI > 0.33).
 
     Raises:
         ValueError: if ``threshold`` is outside [0, 1].
@@ -341,7 +341,7 @@ def shuffled_gosi(
     mode: str = "matrix",
     per_unit: bool = True,
 ) -> Float[Array, "num_shuffles ..."]:
-    """gOSI after shuffling the stimulus labels of the responses: seed 004's control.
+    """gOSI after shuffling the stimulus labels of the responses: Ukita's control.
 
     Args:
         key: PRNG key.
@@ -352,7 +352,7 @@ def shuffled_gosi(
             before the max over phase and the choice of the best frequency (the paper's
             control); ``"orientation"`` permutes only the orientation labels of the tuning curve.
         per_unit: a fresh permutation for every unit (the paper's text) if True; one permutation
-            per shuffle shared by all units (the seed's code) if False.
+            per shuffle shared by all units (Ukita's code) if False.
 
     Returns:
         ``(num_shuffles, ...)`` gOSI of the shuffled responses.
@@ -627,7 +627,7 @@ def selectivity_table(
     fit = fit_gabors(conv1_kernels(params, first)) if gabor_fits and first in layers else None
 
     # One shuffle run over the units of all layers (per-unit permutations are independent; a
-    # shared permutation is shared by every unit, as the seed's code shares it within a layer).
+    # shared permutation is shared by every unit, as Ukita's code shares it within a layer).
     per_layer = [np.moveaxis(np.asarray(responses[layer]), -1, 0) for layer in layers]
     units = np.concatenate(per_layer)  # (sum of C, O, S, P)
     all_shuffled = np.asarray(
