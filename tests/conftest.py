@@ -9,6 +9,10 @@ import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+import contextlib  # noqa: E402
+import logging  # noqa: E402
+import re  # noqa: E402
+
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
@@ -23,3 +27,37 @@ def _strict_rank_promotion():
 def key():
     """A fixed typed PRNG key; tests split it into named subkeys."""
     return jax.random.key(0)
+
+
+class _CompileLog(logging.Handler):
+    def __init__(self):
+        super().__init__(level=logging.DEBUG)
+        self.names: list[str] = []
+
+    def emit(self, record):
+        match = re.match(r"Compiling (?:jit|pjit)\((.*?)\)", record.getMessage())
+        if match:
+            self.names.append(match.group(1))
+
+
+@contextlib.contextmanager
+def _count_compilations():
+    """Names of the functions XLA compiles inside the block (``jax.log_compiles``, public)."""
+    handler = _CompileLog()
+    logger = logging.getLogger("jax")
+    logger.addHandler(handler)
+    try:
+        with jax.log_compiles(True):
+            yield handler.names
+    finally:
+        logger.removeHandler(handler)
+
+
+@pytest.fixture
+def compilations():
+    """``with compilations() as names: ...`` lists the functions compiled inside the block.
+
+    The public way to test "a second call does not recompile": warm up, then assert that the
+    jitted entry point's name is not in ``names`` after calling it again with new values.
+    """
+    return _count_compilations

@@ -27,7 +27,7 @@ from scipy import stats
 
 from vpl_jax.analysis import behaviour, plasticity, tuning_run
 from vpl_jax.analysis import physiology as ph
-from vpl_jax.analysis.significance import ALPHA, format_number
+from vpl_jax.analysis.significance import ALPHA, format_number, format_p
 
 __all__ = [
     "VERDICTS",
@@ -95,7 +95,7 @@ def _effect(item, claim, paper, r, sign: int, alpha: float, measured: str) -> Ve
 
 
 def _term_text(r) -> str:
-    return f"beta={_fmt(r.beta)}, t={_fmt(r.t)}, p={_fmt(r.p)}, R2_term={_fmt(r.r2_term)}"
+    return f"beta={_fmt(r.beta)}, t={_fmt(r.t)}, p={format_p(r.p)}, R2_term={_fmt(r.r2_term)}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -106,7 +106,7 @@ def behaviour_headlines(ds, *, alpha: float = ALPHA, symmetric: bool = True) -> 
     """Item 1 (behaviour), measured on a results Dataset.
 
     Accuracies are the per-fold symmetrised ``max(m, 1 - m)`` of the paper's code
-    (``accuracy_sym``, spec 4.1) unless ``symmetric`` is False (plain mean p(correct)).
+    (``accuracy_sym``) unless ``symmetric`` is False (plain mean p(correct)).
 
     Returns:
         `Verdict` rows.
@@ -220,7 +220,7 @@ def behaviour_headlines(ds, *, alpha: float = ALPHA, symmetric: bool = True) -> 
             p = float(stats.wilcoxon(a45, a90, alternative="greater").pvalue)
             measured = (
                 f"mean final accuracy ori+45 {a45.mean():.3f} vs ori+90 {a90.mean():.3f}; "
-                f"one-sided Wilcoxon p={_fmt(p)} (n={len(a45)})"
+                f"one-sided Wilcoxon p={format_p(p)} (n={len(a45)})"
             )
             out.append(_entry("1f", claim, paper, _yes(p < alpha), measured))
     return out
@@ -285,7 +285,7 @@ def plasticity_headlines(ds, *, alpha: float = ALPHA) -> list[Verdict]:
             measured = (
                 f"at {finest:g} deg, mean ratio to 10 deg for layers 1-4: "
                 + ", ".join(f"{m:.2f}" for m in means)
-                + f"; Kendall tau(layer, ratio) = {tau:.2f}, p={_fmt(p)} (n={v.size})"
+                + f"; Kendall tau(layer, ratio) = {tau:.2f}, p={format_p(p)} (n={v.size})"
             )
             ok = tau < 0 and p < alpha
             out.append(
@@ -315,7 +315,7 @@ def plasticity_headlines(ds, *, alpha: float = ALPHA) -> list[Verdict]:
                 parts.append(f"{r.separation:g} deg: not testable ({r.reason})")
                 continue
             sig_neg = r.beta < 0 and r.p < alpha
-            parts.append(f"{r.separation:g} deg: beta={_fmt(r.beta)}, p={_fmt(r.p)}")
+            parts.append(f"{r.separation:g} deg: beta={_fmt(r.beta)}, p={format_p(r.p)}")
             ok &= sig_neg if r.separation <= 1.0 else not sig_neg
         out.append(_entry("3b", claim, paper, _yes(ok), "; ".join(parts)))
     return out
@@ -382,7 +382,7 @@ def fisher_headlines(fisher: pd.DataFrame, *, alpha: float = ALPHA) -> list[Verd
                 claim,
                 paper,
                 "not reproduced" if sig else "reproduced",
-                "; ".join(f"{r.separation_deg:g} deg: p={_fmt(r.p)}" for r in l1.itertuples()),
+                "; ".join(f"{r.separation_deg:g} deg: p={format_p(r.p)}" for r in l1.itertuples()),
                 f"one-sided MWU trained > naive at alpha / {cells} (Bonferroni over cells)",
             )
         )
@@ -410,7 +410,7 @@ def fisher_headlines(fisher: pd.DataFrame, *, alpha: float = ALPHA) -> list[Verd
                 paper,
                 "reproduced" if ok else "not reproduced",
                 f"layer 5 at {finest:g} deg: mean log gain {near:.3f} within +-{tuning_run.FI_WINDOW_DEG:g} deg "
-                f"vs {far:.3f} beyond +-45 deg; one-sided MWU p={_fmt(p)} (reproduced if the "
+                f"vs {far:.3f} beyond +-45 deg; one-sided MWU p={format_p(p)} (reproduced if the "
                 "gain near TO is positive and larger than far from TO at p < alpha)",
             )
         )
@@ -425,10 +425,6 @@ def _verdict(testable: bool, ok: bool) -> str:
     if not testable:
         return "not testable"
     return "reproduced" if ok else "not reproduced"
-
-
-def _fmt_p(p: float) -> str:
-    return "nan" if not math.isfinite(p) else f"{p:.3g}"
 
 
 def _blank(item, claim, paper, why):
@@ -461,7 +457,7 @@ def _comparison_entry(item, claim, paper, comparison, ok, measured, note=""):
 
 
 def _effect_entry(item, claim, paper, c: ph.Comparison, direction_ok: bool, alpha, note=""):
-    measured = f"{c.test}: stat={c.statistic:.3g}, p={_fmt_p(c.p)}, effect={c.effect:.3g}, n={c.n_trained}/{c.n_naive}"
+    measured = f"{c.test}: stat={c.statistic:.3g}, p={format_p(c.p)}, effect={c.effect:.3g}, n={c.n_trained}/{c.n_naive}"
     ok = c.testable and c.p < alpha and direction_ok
     return _comparison_entry(
         item, claim, paper, c, ok, measured, note or "effect claim: p < alpha and direction"
@@ -469,7 +465,7 @@ def _effect_entry(item, claim, paper, c: ph.Comparison, direction_ok: bool, alph
 
 
 def _null_entry(item, claim, paper, c: ph.Comparison, alpha, note=""):
-    measured = f"{c.test}: stat={c.statistic:.3g}, p={_fmt_p(c.p)}, n={c.n_trained}/{c.n_naive}"
+    measured = f"{c.test}: stat={c.statistic:.3g}, p={format_p(c.p)}, n={c.n_trained}/{c.n_naive}"
     ok = c.testable and c.p >= alpha
     return _comparison_entry(item, claim, paper, c, ok, measured, note or "null claim: p >= alpha")
 
@@ -522,10 +518,10 @@ def physiology_headlines(
             ok = bool(hit.any()) if effect else not bool(hit.any())
             measured = (
                 "; ".join(
-                    f"|PO-TO| {r.lo:g}-{r.hi:g} deg: diff={r.diff:.3g}, p={_fmt_p(r.p)}"
+                    f"|PO-TO| {r.lo:g}-{r.hi:g} deg: diff={r.diff:.3g}, p={format_p(r.p)}"
                     for r in near.itertuples()
                 )
-                + f"; interaction F={c.statistic:.3g}, p={_fmt_p(c.p)}"
+                + f"; interaction F={c.statistic:.3g}, p={format_p(c.p)}"
             )
         claim = (
             f"layer 2 at {prec:g} deg: units tuned ~20 deg from TO "
@@ -672,7 +668,7 @@ def _item10(layer_table, unit_level_table, alpha) -> list[Verdict]:
                     item="10a",
                     claim=claim_a,
                     paper=paper_a,
-                    measured=f"min FI-term p={_fmt_p(fi_p)}; FI share={r.shares['fi']:.3f}",
+                    measured=f"min FI-term p={format_p(fi_p)}; FI share={r.shares['fi']:.3f}",
                     verdict=_verdict(True, fi_p >= alpha),
                     note="null claim: all FI-term p >= alpha",
                     statistic=math.nan,
@@ -685,8 +681,8 @@ def _item10(layer_table, unit_level_table, alpha) -> list[Verdict]:
                     item="10b",
                     claim=claim_b,
                     paper=paper_b,
-                    measured=f"layer p={_fmt_p(pl)} ({100 * r.shares['layer']:.1f}%), "
-                    f"separation p={_fmt_p(ps)} ({100 * r.shares['separation']:.1f}%)",
+                    measured=f"layer p={format_p(pl)} ({100 * r.shares['layer']:.1f}%), "
+                    f"separation p={format_p(ps)} ({100 * r.shares['separation']:.1f}%)",
                     verdict=_verdict(True, max(pl, ps) < alpha),
                     note="effect claim: both p < alpha; shares are reported, not judged",
                     statistic=math.nan,
@@ -713,7 +709,7 @@ def _item10(layer_table, unit_level_table, alpha) -> list[Verdict]:
                 item="10c",
                 claim=claim_c,
                 paper=paper_c,
-                measured=f"max term p={_fmt_p(pmax)}; shares layer {100 * r.shares['layer']:.1f}%, "
+                measured=f"max term p={format_p(pmax)}; shares layer {100 * r.shares['layer']:.1f}%, "
                 f"separation {100 * r.shares['separation']:.1f}%, FI {100 * r.shares['fi']:.1f}%",
                 verdict=_verdict(True, pmax < alpha),
                 note="effect claim: every term p < alpha",

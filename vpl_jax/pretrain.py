@@ -10,7 +10,7 @@ The recipe has two stages, chosen from what is known to make early visual layers
    luminance, like the mean-removed patches it was learned from) and scaled to norm sqrt(2), the
    expected norm of a He-initialised 11 x 11 kernel, so activations keep the scale the rest of the
    stack (LRN included) is built for. Measured here: median conv1 gOSI 0.59 for ICA filters vs
-   0.15-0.20 for conv1 trained end-to-end on photo identity (``shared/notes``).
+   0.15-0.20 for conv1 trained end-to-end on photo identity (measured during the development of the recipe).
 2. **conv2-5 = contrastive crop discrimination** (SimCLR, Chen et al. 2020; the instance-level
    contrastive objective also gives ventral-stream-like representations, Zhuang et al. 2021,
    PNAS 118:e2014196118). Two random views of the same photo region (scale, rotation, flip,

@@ -284,7 +284,7 @@ def _report_text(ds, config, rows, written, skipped, tuning) -> str:
         + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS)
         + f" (alpha = {ALPHA}; see `vpl_jax.headlines` for the rules).",
         "",
-        "## Headline results (spec section 8)",
+        "## Headline results",
         "",
         _markdown_table(rows),
     ]

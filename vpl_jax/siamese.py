@@ -1,4 +1,4 @@
-r"""The siamese two-interval decision stage of Wenliang & Seitz (2018), spec section 1.3.
+r"""The siamese two-interval decision stage of Wenliang & Seitz (2018).
 
 Two weight-shared AlexNet streams map the reference image to :math:`h_r` and the target image to
 :math:`h_t` through a scalar readout on the flattened last feature map (``pool5``: 6 x 6 x 256 =
@@ -60,7 +60,7 @@ def readout_size(
 def init_readout(
     arch: alexnet.ArchSpec = alexnet.CAFFE_ALEXNET, image_size: int | None = None, dtype=jnp.float32
 ) -> dict:
-    """The zero-initialised readout ``{"w": zeros(D), "b": zeros(())}`` (spec section 1.3)."""
+    """The zero-initialised readout ``{"w": zeros(D), "b": zeros(())}``."""
     return {
         "w": jnp.zeros((readout_size(arch, image_size),), dtype),
         "b": jnp.zeros((), dtype),

@@ -1,4 +1,4 @@
-r"""Training the siamese AlexNet on 2-interval orientation discrimination (spec sections 2.2-4.2).
+r"""Training the siamese AlexNet on 2-interval orientation discrimination.
 
 One *condition* is one network trained on one task: a reference orientation, an angle separation,
 a Gabor wavelength, a contrast, a pixel-noise level and a learning rate, all array leaves of the
@@ -93,7 +93,7 @@ __all__ = [
 #: Test conditions, the order of every ``test`` axis: the trained condition, the reference rotated
 #: clockwise by 45 and 90 deg, spatial frequency x0.5 (wavelength x2) and x2 (wavelength x0.5).
 TEST_CONDITIONS: tuple[str, ...] = stimuli.TRANSFER_CONDITIONS
-#: Layer-change measures (spec section 4.2), in the order of the last axis of `layer_change`.
+#: Layer-change measures, in the order of the last axis of `layer_change`.
 CHANGE_MEASURES: tuple[str, ...] = ("d_rel1", "d_rel2", "d_m1", "d_m2")
 PAPER_SEPARATIONS: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0)
 #: Side of the image for which the paper's pixel sizes (wavelength, Gaussian SD) are stated.
@@ -583,7 +583,7 @@ def _accuracies(key, params, triplets, condition, config: TrainConfig):
 
 
 def layer_change(params: dict, initial: dict, *, layer_names: tuple[str, ...]) -> jax.Array:
-    r"""The four layer-change measures of spec section 4.2 for every layer.
+    r"""The four layer-change measures of Wenliang & Seitz (2018) for every layer.
 
     Per layer, ``w`` is the initial weights with the biases concatenated and ``dw`` the change:
 

@@ -31,7 +31,7 @@ Colour to grey (``rgb_to_grey``, applied to 3-channel conv1 kernels of foreign f
 
 * ``"sum"`` (default): ``w_R + w_G + w_B``. The grey network's response to an image ``I`` equals
   the colour network's response to ``(I, I, I)``; this is how the 1-channel network of Wenliang &
-  Seitz (2018) is recommended to be derived (spec section 1.2).
+  Seitz (2018) is recommended to be derived.
 * ``"mean"``: ``(w_R + w_G + w_B) / 3`` (the colour response to ``(I, I, I) / 3``).
 * ``"luminance"``: ``0.299 w_R + 0.587 w_G + 0.114 w_B`` (ITU-R BT.601 weights; Caffe's BGR order
   is taken into account), the colour response to ``(0.299 I, 0.587 I, 0.114 I)``.
@@ -107,9 +107,8 @@ _KNOWN_FILES = {
 }
 
 _NO_DEFAULT_WEIGHTS = """\
-no bundled default weights: {path} does not exist in this installation.
-The pretrained default weights are produced by a later release (natural-image pretraining,
-`vpl-jax weights pretrain`). Until then, either
+no bundled default weights: {path} does not exist in this installation (they ship with
+the package; rebuild them with `vpl-jax weights pretrain --out FILE`). Meanwhile, either
   * convert weights you have and pass the converted file, e.g.
       vpl-jax weights convert bvlc_alexnet.caffemodel alexnet_grey.npz
       params = vpl_jax.weights.load("alexnet_grey.npz")

@@ -1,11 +1,11 @@
-r"""Behaviour of trained networks (spec section 4.1; the paper's Fig. 2): accuracy curves grouped
+r"""Behaviour of trained networks (Wenliang & Seitz 2018, Fig. 2): accuracy curves grouped
 by training separation, initial accuracy, the transfer index, final transfer accuracy against the
 training separation and the train x test separation matrices, with their OLS regressions.
 
 Every function is pure and takes a run's results Dataset (`vpl_jax.experiment.results_dataset`):
 dims ``condition`` (coords ``separation_deg`` etc. per condition), ``iteration``, ``test``
 (``trained, ori+45, ori+90, sf*0.5, sf*2``) and ``test_separation``. Separations are in degrees;
-regressions use the natural log of the separation (spec section 4.1 leaves the base open).
+regressions use the natural log of the separation (the paper leaves the base open).
 Accuracies are the mean p(correct) (``accuracy``, default) or the authors' per-fold symmetrised
 value (``accuracy_sym``), both in [0, 1].
 

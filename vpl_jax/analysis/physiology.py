@@ -1,4 +1,4 @@
-"""Comparisons of trained vs naive network units with electrophysiology (seed 000, Figs. 6-10).
+"""Comparisons of trained vs naive network units with electrophysiology (Wenliang & Seitz 2018, Figs. 6-10).
 
 The input is the unit table of ``vpl_jax.analysis.tuning.unit_table`` (the data contract): one row
 per (network, layer, unit) with the columns listed in `UNIT_COLUMNS`. This module never computes

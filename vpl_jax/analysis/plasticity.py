@@ -1,4 +1,4 @@
-r"""Layer change during learning (spec section 4.2; the paper's Fig. 3 and Fig. 5B).
+r"""Layer change during learning (Wenliang & Seitz (2018); the paper's Fig. 3 and Fig. 5B).
 
 Inputs are a run's results Dataset (`vpl_jax.experiment.results_dataset`; its ``layer_change``
 variable holds the four measures ``d_rel1, d_rel2, d_m1, d_m2`` per condition, evaluation iteration
@@ -12,7 +12,7 @@ natural log of the training separation (degrees). Regression tables are those of
 total sum of squares), with an extra ``model`` column and, for per-separation models, the
 ``separation`` (degrees; NaN for pooled models).
 
-Peak speed iteration (PSI), our definition (the paper leaves it open, spec section 7.10): the rate
+Peak speed iteration (PSI), our definition (the paper leaves it open): the rate
 of change of a trajectory ``d(t)`` in *linear* iterations is estimated on each interval between
 consecutive evaluation iterations as the finite difference ``(d_{e+1} - d_e) / (t_{e+1} - t_e)``
 (the exact mean slope over the interval) and attributed to the interval's midpoint
@@ -151,7 +151,7 @@ def unit_change(initial: dict, final: dict, layer: str) -> Float[Array, "*batch 
         ValueError: ``layer`` missing or its weights not of rank >= 4, or mismatched shapes.
 
     References:
-        Wenliang & Seitz (2018), Eq. 4 applied to one unit (spec section 4.2).
+        Wenliang & Seitz (2018), Eq. 4 applied to one unit.
     """
     for name, params in (("initial", initial), ("final", final)):
         if not isinstance(params, dict) or layer not in params or "w" not in params[layer]:

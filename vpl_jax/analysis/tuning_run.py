@@ -46,7 +46,7 @@ __all__ = [
     "select_tuning_conditions",
 ]
 
-#: The paper's tuning networks (spec section 4.3).
+#: The paper's tuning networks.
 PAPER_TUNING_STIMULUS = {"wavelength_px": 10.0, "contrast": 0.2, "noise_sd": 15.0}
 
 #: Half-width (deg) of the window around TO in which FI gains are averaged (Fig. 4 asterisks).

@@ -163,7 +163,7 @@ def figure_2(ds, *, symmetric: bool = True) -> plt.Figure:
     Args:
         ds: results Dataset of a run (any grid; panels lacking data say so).
         symmetric: plot the per-fold symmetrised accuracy ``max(m, 1 - m)`` of the paper's
-            code (``accuracy_sym``; spec 4.1), else the plain mean p(correct) (``accuracy``).
+            code (``accuracy_sym``), else the plain mean p(correct) (``accuracy``).
 
     Returns:
         A matplotlib Figure (3 rows x 5 columns of panels).

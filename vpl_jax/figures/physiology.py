@@ -1,4 +1,4 @@
-"""Figures 6-10 of seed 000: network units compared with electrophysiology, and Eq. 7.
+"""Figures 6-10 of Wenliang & Seitz (2018): network units compared with electrophysiology, and Eq. 7.
 
 Every function takes the contract's unit table (``vpl_jax.analysis.tuning.unit_table``; see
 `vpl_jax.analysis.physiology`) and, where needed, the tuning curves aligned row for row with it
