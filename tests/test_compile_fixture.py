@@ -1,6 +1,9 @@
 """The compile-count fixture of conftest.py sees compilations and their absence."""
 
-import jax, jax.numpy as jnp
+import jax
+import jax.numpy as jnp
+
+
 def test_fixture_sees_compiles(compilations):
     f = jax.jit(lambda x: x * 2)
     with compilations() as names:
