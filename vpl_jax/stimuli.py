@@ -86,7 +86,7 @@ frequency halved (wavelength x 2) and doubled (wavelength x 0.5)."""
 def _check_scalars(**values) -> None:
     for name, value in values.items():
         if jnp.ndim(value) != 0:
-            raise ValueError(
+            raise InputError(
                 f"{name} must be a scalar (use jax.vmap for batches), got shape {jnp.shape(value)}"
             )
 
@@ -143,7 +143,7 @@ def gabor(
         default (float64 for float64 inputs or in x64 mode).
 
     Raises:
-        ValueError: if an angle/wavelength/sigma/phase is not a scalar or ``size < 1``.
+        InputError: if an angle/wavelength/sigma/phase is not a scalar or ``size < 1``.
 
     Examples:
         >>> img = gabor(0.0, 10.0)
@@ -258,13 +258,13 @@ def trial_pairs(
         ``(references, targets)``, each ``(B, size, size)``.
 
     Raises:
-        ValueError: if ``labels`` is not one-dimensional or the templates are not single images.
+        InputError: if ``labels`` is not one-dimensional or the templates are not single images.
     """
     labels = jnp.asarray(labels)
     if labels.ndim != 1:
-        raise ValueError(f"labels must have shape (B,), got {labels.shape=}")
+        raise InputError(f"labels must have shape (B,), got {labels.shape=}")
     if templates.reference.ndim != 2:
-        raise ValueError(
+        raise InputError(
             "templates must hold single (size, size) images (vmap over conditions), got "
             f"{templates.reference.shape=}"
         )
@@ -362,7 +362,7 @@ def network_input(
         Array of the shape of ``images`` (float32 by default).
 
     Raises:
-        ValueError: if ``images`` has fewer than 2 axes or ``contrast``/``noise_sd`` is not scalar.
+        InputError: if ``images`` has fewer than 2 axes or ``contrast``/``noise_sd`` is not scalar.
 
     Examples:
         >>> import jax
@@ -373,7 +373,7 @@ def network_input(
     _check_scalars(contrast=contrast, noise_sd=noise_sd)
     images = jnp.asarray(images)
     if images.ndim < 2:
-        raise ValueError(f"images must have shape (..., H, W), got {images.shape=}")
+        raise InputError(f"images must have shape (..., H, W), got {images.shape=}")
     dtype = _float_dtype(images, contrast, noise_sd)
     images = images.astype(dtype)
     if offset is None:
@@ -440,7 +440,7 @@ def grating_frequencies(size: int = 32, n: int = 9) -> Float[Array, " n"]:
         [40.0, 20.0, 13.3]
     """
     if int(n) != n or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n=}")
+        raise InputError(f"n must be an integer >= 1, got {n=}")
     return jnp.pi / (size / 2.0 + 4.0) * jnp.arange(1, n + 1, dtype=jnp.float32)
 
 

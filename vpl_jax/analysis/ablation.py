@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
+from theory.checks import InputError
 from vpl_jax import alexnet, stimuli
 from vpl_jax.analysis.recording import (
     check_batch_size,
@@ -46,11 +47,11 @@ _WHICH = ("top", "bottom")
 def _producing_conv(layer: str, arch: alexnet.ArchSpec) -> alexnet.ConvSpec:
     """The conv layer whose channels a layer key carries (``norm1``/``pool1`` -> ``conv1``)."""
     if layer not in arch.output_keys:
-        raise ValueError(f"unknown layer {layer!r} for {arch.name}; known: {arch.output_keys}")
+        raise InputError(f"unknown layer {layer!r} for {arch.name}; known: {arch.output_keys}")
     for i, conv in enumerate(arch.convs, start=1):
         if layer in (conv.name, f"norm{i}", f"pool{i}"):
             return conv
-    raise ValueError(f"layer {layer!r} is not produced by a conv layer of {arch.name}")
+    raise InputError(f"layer {layer!r} is not produced by a conv layer of {arch.name}")
 
 
 def ablation_channels(
@@ -73,15 +74,15 @@ def ablation_channels(
         ``(k,)`` sorted int channel indices.
 
     Raises:
-        ValueError: on an unknown ``which``, ``fraction`` outside [0, 1] or non-1-D ``gosi_values``.
+        InputError: on an unknown ``which``, ``fraction`` outside [0, 1] or non-1-D ``gosi_values``.
     """
     if which not in _WHICH:
-        raise ValueError(f"which must be one of {_WHICH}, got {which=}")
+        raise InputError(f"which must be one of {_WHICH}, got {which=}")
     if not 0.0 <= float(fraction) <= 1.0:
-        raise ValueError(f"fraction must lie in [0, 1], got {fraction=}")
+        raise InputError(f"fraction must lie in [0, 1], got {fraction=}")
     g = np.asarray(gosi_values, dtype=np.float64)
     if g.ndim != 1:
-        raise ValueError(f"gosi_values must be 1-D (C,), got shape {g.shape}")
+        raise InputError(f"gosi_values must be 1-D (C,), got shape {g.shape}")
     k = int(round(float(fraction) * g.shape[0]))
     order = np.argsort(-g if which == "top" else g, kind="stable")
     return np.sort(order[:k])
@@ -91,14 +92,14 @@ def channel_mask(num_channels: int, channels: ArrayLike) -> Float[Array, " C"]:
     """A ``(num_channels,)`` float mask: 0 at ``channels``, 1 elsewhere.
 
     Raises:
-        ValueError: if a channel index is outside ``[0, num_channels)`` or not an integer.
+        InputError: if a channel index is outside ``[0, num_channels)`` or not an integer.
     """
     idx = np.asarray(channels)
     if idx.size and not np.issubdtype(idx.dtype, np.integer):
-        raise ValueError(f"channels must be integer indices, got dtype {idx.dtype}")
+        raise InputError(f"channels must be integer indices, got dtype {idx.dtype}")
     idx = idx.astype(np.int64).ravel()
     if np.any((idx < 0) | (idx >= num_channels)):
-        raise ValueError(f"channels must lie in [0, {num_channels}), got {idx.tolist()}")
+        raise InputError(f"channels must lie in [0, {num_channels}), got {idx.tolist()}")
     mask = np.ones(num_channels, np.float32)
     mask[idx] = 0.0
     return jnp.asarray(mask)
@@ -126,7 +127,7 @@ def ablate(
         A new params dict (the input is not modified).
 
     Raises:
-        ValueError: on an unknown layer or a mask of the wrong shape.
+        InputError: on an unknown layer or a mask of the wrong shape.
 
     Examples:
         >>> import jax
@@ -140,7 +141,7 @@ def ablate(
         conv = _producing_conv(layer, arch)
         mask = jnp.asarray(mask)
         if mask.shape != (conv.out_channels,):
-            raise ValueError(
+            raise InputError(
                 f"masks[{layer!r}] must have shape ({conv.out_channels},) for {conv.name}, "
                 f"got {mask.shape}"
             )
@@ -218,11 +219,11 @@ def discrimination_accuracy(
     (readout_layer,) = check_layers((readout_layer,), arch, "readout_layer")
     seps = check_grid(separations_deg, "separations_deg", positive=True)
     if int(num_train) != num_train or num_train < 2:
-        raise ValueError(f"num_train must be an integer >= 2, got {num_train=}")
+        raise InputError(f"num_train must be an integer >= 2, got {num_train=}")
     if int(num_test) != num_test or num_test < 1:
-        raise ValueError(f"num_test must be an integer >= 1, got {num_test=}")
+        raise InputError(f"num_test must be an integer >= 1, got {num_test=}")
     if not float(regularization) > 0:
-        raise ValueError(f"regularization must be > 0, got {regularization=}")
+        raise InputError(f"regularization must be > 0, got {regularization=}")
     size = check_size(size, arch)
     if masks:
         params = ablate(params, masks, arch)
@@ -290,14 +291,14 @@ def ablation_effect(
         ``n_ablated``, ``separation_deg``, ``accuracy`` and ``accuracy_change`` (vs ``none``).
 
     Raises:
-        ValueError: if ``gosi_values`` does not have one value per channel of ``layer``.
+        InputError: if ``gosi_values`` does not have one value per channel of ``layer``.
     """
     import pandas as pd
 
     conv = _producing_conv(layer, arch)
     g = np.asarray(gosi_values)
     if g.shape != (conv.out_channels,):
-        raise ValueError(
+        raise InputError(
             f"gosi_values must have shape ({conv.out_channels},) for {layer}, got {g.shape}"
         )
     rows = []

@@ -16,6 +16,8 @@ from typing import NamedTuple
 import numpy as np
 from jaxtyping import ArrayLike
 
+from theory.checks import InputError
+
 __all__ = ["GABOR_PARAM_NAMES", "GaborFit", "conv1_kernels", "fit_gabors", "gabor_kernel"]
 
 GABOR_PARAM_NAMES = (
@@ -58,7 +60,7 @@ def gabor_kernel(params: ArrayLike, shape: tuple[int, int]) -> np.ndarray:
     """
     p = np.asarray(params, dtype=np.float64)
     if p.shape[-1:] != (len(GABOR_PARAM_NAMES),):
-        raise ValueError(f"params must have shape (..., {len(GABOR_PARAM_NAMES)}), got {p.shape}")
+        raise InputError(f"params must have shape (..., {len(GABOR_PARAM_NAMES)}), got {p.shape}")
     x, y = _kernel_grid(*shape)
     a, x0, y0, th, sx, sy, f, ph, c = (p[..., i, None, None] for i in range(p.shape[-1]))
     th, ph = np.deg2rad(th), np.deg2rad(ph)
@@ -187,7 +189,7 @@ def fit_gabors(kernels: ArrayLike, *, num_starts: int = 3) -> GaborFit:
         A ``GaborFit`` with ``K`` rows.
 
     Raises:
-        ValueError: on kernels that are not ``(K, H, W)`` with ``H, W >= 3`` or contain
+        InputError: on kernels that are not ``(K, H, W)`` with ``H, W >= 3`` or contain
             non-finite values, or ``num_starts`` outside 1..3.
 
     Examples:
@@ -201,11 +203,11 @@ def fit_gabors(kernels: ArrayLike, *, num_starts: int = 3) -> GaborFit:
 
     kernels = np.asarray(kernels, dtype=np.float64)
     if kernels.ndim != 3 or min(kernels.shape[1:]) < 3:
-        raise ValueError(f"kernels must have shape (K, H, W) with H, W >= 3, got {kernels.shape}")
+        raise InputError(f"kernels must have shape (K, H, W) with H, W >= 3, got {kernels.shape}")
     if not np.all(np.isfinite(kernels)):
-        raise ValueError("kernels must be finite")
+        raise InputError("kernels must be finite")
     if num_starts not in (1, 2, 3):
-        raise ValueError(f"num_starts must be 1, 2 or 3, got {num_starts=}")
+        raise InputError(f"num_starts must be 1, 2 or 3, got {num_starts=}")
     k, h, w = kernels.shape
     half = (max(h, w) - 1) / 2.0 + 1.0
     lower = np.array([-np.inf, -half, -half, -np.inf, 0.5, 0.5, 0.0, -np.inf, -np.inf])
@@ -266,10 +268,10 @@ def conv1_kernels(params: dict, layer: str = "conv1") -> np.ndarray:
         ``(C_out, kh, kw)`` float64 array.
     """
     if layer not in params or "w" not in params[layer]:
-        raise ValueError(f"layer {layer!r} with a kernel 'w' not found in params: {sorted(params)}")
+        raise InputError(f"layer {layer!r} with a kernel 'w' not found in params: {sorted(params)}")
     w = np.asarray(params[layer]["w"], dtype=np.float64)
     if w.ndim != 4:
-        raise ValueError(
+        raise InputError(
             f"params[{layer!r}]['w'] must be HWIO (kh, kw, c_in, c_out), got {w.shape}"
         )
     return np.transpose(w.sum(axis=2), (2, 0, 1))

@@ -45,6 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
+from theory.checks import InputError
 from vpl_jax import alexnet, stimuli
 
 __all__ = [
@@ -133,7 +134,7 @@ def check_layers(layers, arch: alexnet.ArchSpec, name: str = "layers") -> tuple[
     """``layers`` as a non-empty tuple of output keys of ``arch`` (a string is one layer).
 
     Raises:
-        ValueError: if ``layers`` is empty or names a layer that ``arch`` does not output.
+        InputError: if ``layers`` is empty or names a layer that ``arch`` does not output.
 
     Examples:
         >>> check_layers("conv3", alexnet.CAFFE_ALEXNET)
@@ -143,10 +144,10 @@ def check_layers(layers, arch: alexnet.ArchSpec, name: str = "layers") -> tuple[
         layers = (layers,)
     layers = tuple(layers)
     if not layers:
-        raise ValueError(f"{name} must name at least one layer of {arch.name}")
+        raise InputError(f"{name} must name at least one layer of {arch.name}")
     unknown = [layer for layer in layers if layer not in arch.output_keys]
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"{name} has unknown layer(s) {unknown} for {arch.name}; known: {arch.output_keys}"
         )
     return layers
@@ -156,10 +157,10 @@ def check_batch_size(batch_size: int) -> int:
     """``batch_size`` as an int >= 1 (images per block).
 
     Raises:
-        ValueError: otherwise.
+        InputError: otherwise.
     """
     if int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size=}")
+        raise InputError(f"batch_size must be an integer >= 1, got {batch_size=}")
     return int(batch_size)
 
 
@@ -167,7 +168,7 @@ def check_size(size: int | None, arch: alexnet.ArchSpec) -> int:
     """The image side in pixels: ``arch.input_size`` for None, else an int >= the smallest input.
 
     Raises:
-        ValueError: if ``size`` is not an integer >= ``alexnet.min_input_size(arch)``.
+        InputError: if ``size`` is not an integer >= ``alexnet.min_input_size(arch)``.
 
     Examples:
         >>> check_size(None, alexnet.CAFFE_ALEXNET), check_size(67, alexnet.CAFFE_ALEXNET)
@@ -175,7 +176,7 @@ def check_size(size: int | None, arch: alexnet.ArchSpec) -> int:
     """
     size = arch.input_size if size is None else size
     if int(size) != size or size < alexnet.min_input_size(arch):
-        raise ValueError(
+        raise InputError(
             f"size must be an integer >= {alexnet.min_input_size(arch)} px for {arch.name}, "
             f"got {size=}"
         )
@@ -186,13 +187,13 @@ def check_grid(values: ArrayLike, name: str, *, positive: bool = False) -> np.nd
     """A stimulus grid as a non-empty, finite 1-D float64 NumPy array (``> 0`` if ``positive``).
 
     Raises:
-        ValueError: otherwise.
+        InputError: otherwise.
     """
     grid = np.asarray(values, dtype=np.float64)
     if grid.ndim != 1 or grid.size < 1:
-        raise ValueError(f"{name} must be a non-empty 1-D sequence, got shape {grid.shape}")
+        raise InputError(f"{name} must be a non-empty 1-D sequence, got shape {grid.shape}")
     if not np.all(np.isfinite(grid)) or (positive and np.any(grid <= 0)):
-        raise ValueError(f"{name} must be finite{' and > 0' if positive else ''}, got {grid}")
+        raise InputError(f"{name} must be finite{' and > 0' if positive else ''}, got {grid}")
     return grid
 
 
@@ -201,20 +202,20 @@ def check_inclusion_threshold(threshold: float, name: str = "threshold") -> floa
 
     Raises:
         TypeError: on a traced or non-numeric value.
-        ValueError: on a negative or non-finite value.
+        InputError: on a negative or non-finite value.
     """
     try:
         value = float(threshold)
     except (TypeError, jax.errors.ConcretizationTypeError):
         raise TypeError(f"{name} must be a Python number, got {type(threshold).__name__}") from None
     if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {name}={threshold!r}")
+        raise InputError(f"{name} must be a finite number >= 0, got {name}={threshold!r}")
     return value
 
 
 def _check_positions(positions: str) -> str:
     if positions not in POSITIONS:
-        raise ValueError(f"positions must be one of {POSITIONS}, got {positions=}")
+        raise InputError(f"positions must be one of {POSITIONS}, got {positions=}")
     return positions
 
 
@@ -248,7 +249,7 @@ def is_included(
         ``(...)`` boolean mask.
 
     Raises:
-        ValueError: on a negative or non-finite threshold.
+        InputError: on a negative or non-finite threshold.
 
     Examples:
         >>> is_included(jnp.array([0.5, 1.0, 2.0])).tolist()
@@ -272,7 +273,7 @@ def included_units(
         ``(U,)`` boolean mask.
 
     Raises:
-        ValueError: on a responses array of rank < 2 or a negative/non-finite threshold.
+        InputError: on a responses array of rank < 2 or a negative/non-finite threshold.
 
     Examples:
         >>> included_units(jnp.array([[0.0, 1.0, 3.0], [1.0, 1.0, 0.0]])).tolist()
@@ -280,7 +281,7 @@ def included_units(
     """
     responses = _float_array(responses, "responses")
     if responses.ndim < 2:
-        raise ValueError(
+        raise InputError(
             f"responses must have shape (..., U) with at least one stimulus axis, got {responses.shape}"
         )
     threshold = check_inclusion_threshold(threshold)
@@ -307,14 +308,14 @@ def centre_units(activations: Float[Array, "N h w C"]) -> Float[Array, "N C"]:
     27 x 27, 6 of 13 x 13.
 
     Raises:
-        ValueError: if ``activations`` is not ``(N, h, w, C)``.
+        InputError: if ``activations`` is not ``(N, h, w, C)``.
 
     Examples:
         >>> centre_units(jnp.arange(18.0).reshape(1, 3, 3, 2)).tolist()
         [[8.0, 9.0]]
     """
     if activations.ndim != 4:
-        raise ValueError(f"activations must be (N, h, w, C), got shape {activations.shape}")
+        raise InputError(f"activations must be (N, h, w, C), got shape {activations.shape}")
     _, h, w, _ = activations.shape
     return activations[:, h // 2, w // 2, :]
 
@@ -394,14 +395,14 @@ def record(
         ``{layer: (N, C)}`` for ``positions="centre"``, ``{layer: (N, h, w, C)}`` for ``"all"``.
 
     Raises:
-        ValueError: on an unknown layer, a bad ``positions`` or ``batch_size``, or an image shape
+        InputError: on an unknown layer, a bad ``positions`` or ``batch_size``, or an image shape
             ``alexnet.features`` rejects.
     """
     layers = check_layers(layers, arch)
     _check_positions(positions)
     images = jnp.asarray(images)
     if images.ndim != 4:
-        raise ValueError(
+        raise InputError(
             f"images must have shape (N, H, W, C={arch.in_channels}), got {images.shape}"
         )
     return _record(params, images, arch, layers, check_batch_size(batch_size), positions)
@@ -458,7 +459,7 @@ def record_generated(
         for ``"all"``.
 
     Raises:
-        ValueError: on an unknown layer, a bad ``positions``, ``batch_size`` or ``grid_shape``.
+        InputError: on an unknown layer, a bad ``positions``, ``batch_size`` or ``grid_shape``.
     """
     layers = check_layers(layers, arch)
     _check_positions(positions)
@@ -466,7 +467,7 @@ def record_generated(
     n = jax.tree.leaves(stimulus)[0].shape[0]
     grid_shape = (n,) if grid_shape is None else tuple(int(g) for g in grid_shape)
     if math.prod(grid_shape) != n:
-        raise ValueError(f"grid_shape {grid_shape} does not hold the {n} stimuli")
+        raise InputError(f"grid_shape {grid_shape} does not hold the {n} stimuli")
     return _record_generated(
         params,
         stimulus,
@@ -525,7 +526,7 @@ def grating_responses(
         ``vpl_jax.analysis.selectivity.orientation_tuning``.
 
     Raises:
-        ValueError: on an unknown layer, an empty or non-finite grid, a non-positive wavelength,
+        InputError: on an unknown layer, an empty or non-finite grid, a non-positive wavelength,
             a too small ``size`` or a bad ``batch_size``/``positions``.
     """
     layers = check_layers(layers, arch)
@@ -597,7 +598,7 @@ def tuning_protocol_responses(
     layers = check_layers(layers, arch)
     for name, value in (("num_orientations", num_orientations), ("num_noise", num_noise)):
         if int(value) != value or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value}")
+            raise InputError(f"{name} must be an integer >= 1, got {value}")
     size = check_size(size, arch)
     angles = np.arange(num_orientations) * 180.0 / num_orientations
     stim = stimuli.NoisyGaborStimulus(

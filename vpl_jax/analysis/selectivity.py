@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
+from theory.checks import InputError
 from vpl_jax import alexnet
 from vpl_jax.analysis.gabor_fit import conv1_kernels, fit_gabors
 from vpl_jax.analysis.recording import (
@@ -90,16 +91,16 @@ def _orientation_grid(orientations_deg: ArrayLike, n: int, name: str = "orientat
             f"{name} must be a concrete array (a stimulus grid), not a traced value"
         ) from None
     if theta.ndim != 1:
-        raise ValueError(f"{name} must be 1-D (O,), got shape {theta.shape}")
+        raise InputError(f"{name} must be 1-D (O,), got shape {theta.shape}")
     if theta.shape[0] != n:
-        raise ValueError(
+        raise InputError(
             f"{name} has {theta.shape[0]} orientations but the responses have {n} along the "
             "orientation axis"
         )
     if n < 2:
-        raise ValueError(f"{name} needs at least 2 orientations, got {n}")
+        raise InputError(f"{name} needs at least 2 orientations, got {n}")
     if not np.all(np.isfinite(theta)):
-        raise ValueError(f"{name} must be finite, got {theta}")
+        raise InputError(f"{name} must be finite, got {theta}")
     return theta
 
 
@@ -109,14 +110,14 @@ def _check_threshold(threshold: float, name: str = "threshold") -> float:
     except (TypeError, jax.errors.ConcretizationTypeError):
         raise TypeError(f"{name} must be a Python number, got {type(threshold).__name__}") from None
     if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must lie in [0, 1] (a gOSI value), got {threshold=}")
+        raise InputError(f"{name} must lie in [0, 1] (a gOSI value), got {threshold=}")
     return value
 
 
 def _check_responses(responses: ArrayLike, name: str = "responses") -> Array:
     responses = _float_array(responses, name)
     if responses.ndim < 3:
-        raise ValueError(
+        raise InputError(
             f"{name} must have shape (..., O, S, P) (orientations, spatial frequencies, phases), "
             f"got shape {responses.shape}"
         )
@@ -165,7 +166,7 @@ def gosi(tuning: Float[ArrayLike, "... O"], orientations_deg: ArrayLike) -> Floa
         ``(...)`` gOSI values.
 
     Raises:
-        ValueError: if ``orientations_deg`` is not 1-D of length ``O`` (>= 2).
+        InputError: if ``orientations_deg`` is not 1-D of length ``O`` (>= 2).
 
     Examples:
         >>> import numpy as np
@@ -178,7 +179,7 @@ def gosi(tuning: Float[ArrayLike, "... O"], orientations_deg: ArrayLike) -> Floa
     """
     tuning = _float_array(tuning, "tuning")
     if tuning.ndim < 1:
-        raise ValueError(f"tuning must have shape (..., O), got shape {tuning.shape}")
+        raise InputError(f"tuning must have shape (..., O), got shape {tuning.shape}")
     theta = _orientation_grid(orientations_deg, tuning.shape[-1])
     return _gosi_core(tuning, tuple(theta.tolist()))
 
@@ -210,7 +211,7 @@ def preferred_orientation(
     """
     tuning = _float_array(tuning, "tuning")
     if tuning.ndim < 1:
-        raise ValueError(f"tuning must have shape (..., O), got shape {tuning.shape}")
+        raise InputError(f"tuning must have shape (..., O), got shape {tuning.shape}")
     theta = _orientation_grid(orientations_deg, tuning.shape[-1])
     return _preferred_core(tuning, tuple(theta.tolist()))
 
@@ -253,7 +254,7 @@ def orientation_tuning(
         An ``OrientationTuning`` whose fields have the leading shape ``(...)``.
 
     Raises:
-        ValueError: on a responses array of rank < 3 or a grid of the wrong length.
+        InputError: on a responses array of rank < 3 or a grid of the wrong length.
 
     Examples:
         >>> import numpy as np
@@ -290,7 +291,7 @@ def is_selective(
     """``gosi_values > threshold`` (Ukita 2019: orientation-selective means gOSI > 0.33).
 
     Raises:
-        ValueError: if ``threshold`` is outside [0, 1].
+        InputError: if ``threshold`` is outside [0, 1].
     """
     threshold = _check_threshold(threshold)
     return _float_array(gosi_values, "gosi_values") > threshold
@@ -313,14 +314,14 @@ def fraction_selective(
         ``(...)`` fractions in [0, 1] (NaN when no unit is counted).
 
     Raises:
-        ValueError: if ``threshold`` is outside [0, 1] or ``where`` has another shape.
+        InputError: if ``threshold`` is outside [0, 1] or ``where`` has another shape.
     """
     sel = is_selective(gosi_values, threshold)
     if where is None:
         where = jnp.ones(sel.shape, bool)
     where = jnp.asarray(where, bool)
     if where.shape != sel.shape:
-        raise ValueError(f"where must have the shape of gosi_values {sel.shape}, got {where.shape}")
+        raise InputError(f"where must have the shape of gosi_values {sel.shape}, got {where.shape}")
     n = jnp.sum(where, axis=-1)
     return jnp.sum(sel & where, axis=-1) / jnp.where(n > 0, n, jnp.nan)
 
@@ -358,7 +359,7 @@ def shuffled_gosi(
         ``(num_shuffles, ...)`` gOSI of the shuffled responses.
 
     Raises:
-        ValueError: on an unknown ``mode``, ``num_shuffles < 1`` or bad shapes.
+        InputError: on an unknown ``mode``, ``num_shuffles < 1`` or bad shapes.
 
     Examples:
         >>> import jax, numpy as np
@@ -368,9 +369,9 @@ def shuffled_gosi(
         (7, 5)
     """
     if mode not in _SHUFFLE_MODES:
-        raise ValueError(f"mode must be one of {_SHUFFLE_MODES}, got {mode=}")
+        raise InputError(f"mode must be one of {_SHUFFLE_MODES}, got {mode=}")
     if int(num_shuffles) != num_shuffles or num_shuffles < 1:
-        raise ValueError(f"num_shuffles must be an integer >= 1, got {num_shuffles=}")
+        raise InputError(f"num_shuffles must be an integer >= 1, got {num_shuffles=}")
     responses = _check_responses(responses)
     theta = _orientation_grid(orientations_deg, responses.shape[-3])
     return _shuffled_gosi(
@@ -438,7 +439,7 @@ def permutation_chance_gosi(tuning: Float[ArrayLike, "... O"]) -> Float[Array, "
     """
     tuning = _float_array(tuning, "tuning")
     if tuning.ndim < 1 or tuning.shape[-1] < 2:
-        raise ValueError(f"tuning must have shape (..., O) with O >= 2, got {tuning.shape}")
+        raise InputError(f"tuning must have shape (..., O) with O >= 2, got {tuning.shape}")
     r = jnp.maximum(tuning, 0)
     n = r.shape[-1]
     total = jnp.sum(r, axis=-1)
@@ -456,7 +457,7 @@ def _weights(where, shape, name):
         return jnp.ones(shape, jnp.int32)
     where = jnp.asarray(where)
     if where.shape != shape:
-        raise ValueError(f"where must have shape {shape}, got {where.shape}")
+        raise InputError(f"where must have shape {shape}, got {where.shape}")
     return where.astype(jnp.int32)
 
 
@@ -480,7 +481,7 @@ def orientation_coverage(
         ``(num_bins,)`` integer counts.
     """
     if int(num_bins) != num_bins or num_bins < 1:
-        raise ValueError(f"num_bins must be an integer >= 1, got {num_bins=}")
+        raise InputError(f"num_bins must be an integer >= 1, got {num_bins=}")
     po = _float_array(preferred_orientation_deg, "preferred_orientation_deg")
     weights = _weights(where, po.shape, "where")
     width = 180.0 / num_bins
@@ -506,7 +507,7 @@ def frequency_coverage(
         ``(num_frequencies,)`` integer counts.
     """
     if int(num_frequencies) != num_frequencies or num_frequencies < 1:
-        raise ValueError(f"num_frequencies must be an integer >= 1, got {num_frequencies=}")
+        raise InputError(f"num_frequencies must be an integer >= 1, got {num_frequencies=}")
     best = jnp.asarray(best_frequency)
     if not jnp.issubdtype(best.dtype, jnp.integer):
         raise TypeError(f"best_frequency must hold integer indices, got dtype {best.dtype}")
@@ -586,7 +587,7 @@ def selectivity_table(
         A ``pandas.DataFrame`` with one row per layer.
 
     Raises:
-        ValueError: on an unknown layer, a threshold outside [0, 1] or a bad grid.
+        InputError: on an unknown layer, a threshold outside [0, 1] or a bad grid.
     """
     import pandas as pd
 
@@ -710,7 +711,7 @@ def format_table(df) -> str:
     required = {"layer", "n_units", "median_gosi", "frac_selective", "shuffle_frac_selective"}
     missing = required - set(df.columns)
     if missing:
-        raise ValueError(f"df is not a selectivity_table (missing columns {sorted(missing)})")
+        raise InputError(f"df is not a selectivity_table (missing columns {sorted(missing)})")
     a = df.attrs
     lines = []
     if a:

@@ -58,6 +58,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float
 
+from theory.checks import InputError
 from vpl_jax import alexnet, stimuli
 from vpl_jax.analysis.recording import (
     INCLUSION_THRESHOLD,
@@ -145,7 +146,7 @@ def _float(x: ArrayLike, name: str) -> Array:
 def _curves(x: ArrayLike, name: str, min_orientations: int = 2) -> Array:
     x = _float(x, name)
     if x.ndim < 2 or x.shape[-2] < min_orientations:
-        raise ValueError(
+        raise InputError(
             f"{name} must have shape (..., O, C) with O >= {min_orientations} orientations, "
             f"got shape {x.shape}"
         )
@@ -158,22 +159,22 @@ def _rel_grid(orientations_rel_deg: ArrayLike, n: int, name="orientations_rel_de
     except jax.errors.ConcretizationTypeError:
         raise TypeError(f"{name} must be a concrete array (a stimulus grid)") from None
     if theta.ndim != 1 or theta.shape[0] != n:
-        raise ValueError(f"{name} must have shape ({n},) to match the curves, got {theta.shape}")
+        raise InputError(f"{name} must have shape ({n},) to match the curves, got {theta.shape}")
     if not np.all(np.isfinite(theta)) or np.any(np.diff(theta) <= 0):
-        raise ValueError(f"{name} must be finite and strictly increasing, got {theta}")
+        raise InputError(f"{name} must be finite and strictly increasing, got {theta}")
     return theta
 
 
 def _same_shape(a: Array, b: Array, name_a: str, name_b: str) -> None:
     if a.shape != b.shape:
-        raise ValueError(
+        raise InputError(
             f"{name_a} and {name_b} must have the same shape, got {a.shape} vs {b.shape}"
         )
 
 
 def _positive_int(value, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or int(value) != value or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {name}={value!r}")
+        raise InputError(f"{name} must be an integer >= {minimum}, got {name}={value!r}")
     return int(value)
 
 
@@ -183,7 +184,7 @@ def _nonneg(value, name: str) -> float:
     except (TypeError, jax.errors.ConcretizationTypeError):
         raise TypeError(f"{name} must be a Python number, got {type(value).__name__}") from None
     if not (math.isfinite(v) and v >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {name}={value!r}")
+        raise InputError(f"{name} must be a finite number >= 0, got {name}={value!r}")
     return v
 
 
@@ -255,7 +256,7 @@ def gaussian_smooth(
         ``(..., O, C)`` smoothed curves.
 
     Raises:
-        ValueError: on curves of rank < 2 or a negative sigma.
+        InputError: on curves of rank < 2 or a negative sigma.
 
     Examples:
         >>> import numpy as np
@@ -290,7 +291,7 @@ def smoothed_gradient(
         ``(..., O, C)`` gradients in response units per degree.
 
     Raises:
-        ValueError: on curves of rank < 2, a non-positive spacing or sigma.
+        InputError: on curves of rank < 2, a non-positive spacing or sigma.
 
     Examples:
         >>> import numpy as np
@@ -305,7 +306,7 @@ def smoothed_gradient(
     spacing = _nonneg(spacing_deg, "spacing_deg")
     sigma = _nonneg(sigma, "sigma")
     if spacing == 0 or sigma == 0:
-        raise ValueError(f"spacing_deg and sigma must be > 0, got {spacing_deg=}, {sigma=}")
+        raise InputError(f"spacing_deg and sigma must be > 0, got {spacing_deg=}, {sigma=}")
     return _apply_filter(curves, _circulant(curves.shape[-2], sigma, 1) / spacing)
 
 
@@ -329,7 +330,7 @@ def interpolate_at(
     theta = _rel_grid(orientations_rel_deg, curves.shape[-2])
     at = float(at_deg)
     if not theta[0] <= at <= theta[-1]:
-        raise ValueError(f"at_deg must lie in [{theta[0]}, {theta[-1]}], got {at_deg=}")
+        raise InputError(f"at_deg must lie in [{theta[0]}, {theta[-1]}], got {at_deg=}")
     i = int(np.clip(np.searchsorted(theta, at, side="right") - 1, 0, theta.size - 2))
     w = (at - theta[i]) / (theta[i + 1] - theta[i])
     return (1.0 - w) * curves[..., i, :] + w * curves[..., i + 1, :]
@@ -572,7 +573,7 @@ def population_fisher(
         ``(..., O)`` FI in 1/degree^2.
 
     Raises:
-        ValueError: on inconsistent shapes or a negative ridge/threshold.
+        InputError: on inconsistent shapes or a negative ridge/threshold.
 
     Examples:
         >>> import numpy as np
@@ -588,13 +589,13 @@ def population_fisher(
     cov = _float(cov, "cov")
     _same_shape(grad, mean, "grad", "mean")
     if cov.shape != grad.shape + grad.shape[-1:]:
-        raise ValueError(
+        raise InputError(
             f"cov must have shape (..., O, C, C) = {grad.shape + grad.shape[-1:]}, got {cov.shape}"
         )
     ridge = _nonneg(ridge, "ridge")
     threshold = _nonneg(threshold, "threshold")
     if ridge == 0:
-        raise ValueError("ridge must be > 0 (the covariance of few samples is singular)")
+        raise InputError("ridge must be > 0 (the covariance of few samples is singular)")
     dtype = jnp.result_type(grad, cov, mean)
     return _fisher_core(grad.astype(dtype), cov.astype(dtype), mean.astype(dtype), ridge, threshold)
 
@@ -785,42 +786,42 @@ def record_tuning(
         A ``TuningRecording`` with leading axis ``(B,)`` for batched references, ``()`` else.
 
     Raises:
-        ValueError: on an unknown layer or gradient, bad counts or sizes, mismatched batch
+        InputError: on an unknown layer or gradient, bad counts or sizes, mismatched batch
             shapes or params of the wrong architecture.
     """
     layers = check_layers(layers, arch)
     if gradient not in _GRADIENTS:
-        raise ValueError(f"gradient must be one of {_GRADIENTS}, got {gradient=}")
+        raise InputError(f"gradient must be one of {_GRADIENTS}, got {gradient=}")
     num_o = _positive_int(num_orientations, "num_orientations", 3)
     num_noise = _positive_int(num_noise, "num_noise", 2)
     batch_size = _positive_int(batch_size, "batch_size")
     size = check_size(size, arch)
     ridge = _nonneg(ridge, "ridge")
     if ridge == 0:
-        raise ValueError("ridge must be > 0 (the covariance of few samples is singular)")
+        raise InputError("ridge must be > 0 (the covariance of few samples is singular)")
     threshold = _nonneg(threshold, "threshold")
     for name, value in (("wavelength_px", wavelength_px), ("sigma_px", sigma_px)):
         if not (math.isfinite(float(value)) and float(value) > 0):
-            raise ValueError(f"{name} must be a finite number > 0, got {name}={value!r}")
+            raise InputError(f"{name} must be a finite number > 0, got {name}={value!r}")
     _nonneg(contrast, "contrast")
     _nonneg(noise_sd, "noise_sd")
 
     refs = _float(reference_deg, "reference_deg").astype(jnp.float32)
     if refs.ndim > 1:
-        raise ValueError(f"reference_deg must be a scalar or (B,), got shape {refs.shape}")
+        raise InputError(f"reference_deg must be a scalar or (B,), got shape {refs.shape}")
     w1 = jnp.shape(params[arch.convs[0].name]["w"]) if arch.convs[0].name in params else None
     batched = w1 is not None and len(w1) == 5
     if batched:
         b = w1[0]
         if refs.shape != (b,):
-            raise ValueError(
+            raise InputError(
                 f"params are stacked over {b} networks, so reference_deg must have shape ({b},), "
                 f"got {refs.shape}"
             )
         alexnet.check_params(jax.tree.map(lambda x: x[0], params), arch)
         leading = jax.tree.leaves(params)
         if any(jnp.shape(x)[0] != b for x in leading):
-            raise ValueError("every params leaf must have the same leading (network) axis")
+            raise InputError("every params leaf must have the same leading (network) axis")
     else:
         alexnet.check_params(params, arch)
     scalar = refs.ndim == 0
@@ -829,7 +830,7 @@ def record_tuning(
     network_batch = 1 if network_batch is None else _positive_int(network_batch, "network_batch")
     network_batch = min(network_batch, n_net)
     if batched and scalar:
-        raise ValueError("stacked params need reference_deg of shape (B,)")
+        raise InputError("stacked params need reference_deg of shape (B,)")
     offsets = relative_orientations(num_o)
     block = max(1, batch_size // num_noise)
     consts = stimuli.NoisyGaborParams(
@@ -916,7 +917,7 @@ def unit_attributes(
         smoothed mean).
     """
     if gradient not in _GRADIENTS:
-        raise ValueError(f"gradient must be one of {_GRADIENTS}, got {gradient=}")
+        raise InputError(f"gradient must be one of {_GRADIENTS}, got {gradient=}")
     mean, var, grad = _curves(mean, "mean"), _curves(var, "var"), _curves(grad, "grad")
     _same_shape(mean, var, "mean", "var")
     _same_shape(mean, grad, "mean", "grad")
@@ -951,7 +952,7 @@ def _network_meta(recording: TuningRecording, network, separation_deg, trained):
         if arr.ndim == 0:
             arr = np.full(b, arr, dtype)
         if arr.shape != (b,):
-            raise ValueError(f"{name} must be a scalar or have shape ({b},), got {arr.shape}")
+            raise InputError(f"{name} must be a scalar or have shape ({b},), got {arr.shape}")
         return arr
 
     network = per_network(0 if network is None else network, "network", np.int64)
@@ -994,7 +995,7 @@ def unit_table(
         A ``pandas.DataFrame`` with columns ``UNIT_COLUMNS``.
 
     Raises:
-        ValueError: on metadata of the wrong shape.
+        InputError: on metadata of the wrong shape.
     """
     import pandas as pd
 
@@ -1113,7 +1114,7 @@ def fisher_at_reference(fisher):
     keys = ["network", "layer", "layer_index", "reference_deg", "separation_deg", "trained"]
     missing = set(FISHER_COLUMNS) - set(fisher.columns)
     if missing:
-        raise ValueError(f"fisher is not a fisher_frame (missing columns {sorted(missing)})")
+        raise InputError(f"fisher is not a fisher_frame (missing columns {sorted(missing)})")
 
     def at_zero(group):
         g = group.sort_values("orientation_rel_deg")
@@ -1198,9 +1199,9 @@ def included_mask(
         ``(..., C)`` boolean mask.
 
     Raises:
-        ValueError: on a layer that was not recorded or a bad threshold.
+        InputError: on a layer that was not recorded or a bad threshold.
     """
     if layer not in recording.mean:
-        raise ValueError(f"layer {layer!r} not recorded; recorded: {recording.layers}")
+        raise InputError(f"layer {layer!r} not recorded; recorded: {recording.layers}")
     threshold = check_inclusion_threshold(threshold)
     return is_included(jnp.mean(recording.mean[layer], axis=-2), threshold)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tests.vpl_jax.analysis.compile_count import compiles
+from theory.checks import InputError
 from vpl_jax import alexnet, stimuli
 from vpl_jax.analysis import recording as rec
 
@@ -122,9 +123,9 @@ def test_record_matches_features_in_blocks_without_recompiling(he_params, images
     with compiles() as log:
         rec.record(he_params, shifted, layers=layers, batch_size=3)
     assert log.count("_record") == 0, log.names
-    # The counter does see a compilation: a new block size is a new program.
+    # The counter does see a compilation: new static arguments make a new program.
     with compiles() as log:
-        rec.record(he_params, shifted, layers=layers, batch_size=2)
+        rec.record(he_params, shifted, layers=("conv1",), batch_size=2)
     assert log.count("_record") >= 1, log.names
     allpos = rec.record(he_params, images, layers=("pool2",), batch_size=4, positions="all")
     assert allpos["pool2"].shape == full["pool2"].shape
@@ -141,11 +142,11 @@ def test_record_generated_equals_recording_the_images(he_params):
     params = stimuli.GratingParams(contrast=0.4).as_arrays()
     make = stimuli.GratingInput(SMALL)
     got = rec.record_generated(
-        he_params, stim, params, make, layers=("conv1", "conv4"), batch_size=2, grid_shape=(5, 1)
+        he_params, stim, params, make, layers=("conv1", "conv2"), batch_size=2, grid_shape=(5, 1)
     )
     images = jnp.stack([make(jax.tree.map(lambda a, i=i: a[i], stim), params) for i in range(5)])
-    direct = rec.record(he_params, images, layers=("conv1", "conv4"), batch_size=5)
-    for layer in ("conv1", "conv4"):
+    direct = rec.record(he_params, images, layers=("conv1", "conv2"), batch_size=5)
+    for layer in ("conv1", "conv2"):
         assert got[layer].shape == (5, 1, direct[layer].shape[-1])
         scale = float(jnp.abs(direct[layer]).max())
         np.testing.assert_allclose(got[layer][:, 0], direct[layer], rtol=1e-4, atol=1e-5 * scale)
@@ -157,7 +158,7 @@ def test_record_generated_equals_recording_the_images(he_params):
             stim,
             other,
             make,
-            layers=("conv1", "conv4"),
+            layers=("conv1", "conv2"),
             batch_size=2,
             grid_shape=(5, 1),
         )
@@ -255,6 +256,11 @@ def test_network_errors_name_the_argument(he_params, key):
         rec.tuning_protocol_responses(key, he_params, num_noise=0, size=SMALL)
     with pytest.raises(ValueError, match="noise_sd"):
         rec.tuning_protocol_responses(key, he_params, num_noise=1, noise_sd=-1.0, size=SMALL)
+    # Bad input is the project's InputError (a ValueError), naming the parameter.
+    with pytest.raises(InputError, match="batch_size"):
+        rec.check_batch_size(0)
+    with pytest.raises(InputError, match="threshold"):
+        rec.check_inclusion_threshold(-1.0)
     assert rec.check_layers("conv3", alexnet.CAFFE_ALEXNET) == ("conv3",)
     assert rec.check_size(None, alexnet.CAFFE_ALEXNET) == alexnet.CAFFE_ALEXNET.input_size
     assert rec.check_batch_size(4.0) == 4
