@@ -441,7 +441,7 @@ def test_errors_name_the_parameter():
 def test_disable_jit_smoke():
     t = _triplet(stimuli.pair_templates(10.0, 1.0, 6.0, 5.0, size=16))
     with jax.disable_jit():
-        eager = ps.template_dprime(
-            _triplet(stimuli.pair_templates(10.0, 1.0, 6.0, 5.0, size=16)), 0.5, 3.0
-        )
-    np.testing.assert_allclose(eager, ps.template_dprime(t, 0.5, 3.0), rtol=1e-6)
+        eager = ps.template_dprime(t, 0.5, 3.0)
+        pc = ps.percent_correct(eager)
+    np.testing.assert_allclose(eager, jax.jit(ps.template_dprime)(t, 0.5, 3.0), rtol=1e-6)
+    np.testing.assert_allclose(pc, sps.norm.cdf(float(eager) / 2), rtol=1e-6)
