@@ -101,7 +101,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-from jaxtyping import Array, Float
+from jaxtyping import Array, ArrayLike, Float
 from scipy import optimize
 from scipy import stats as sps
 from scipy.special import gammaln, ndtr, ndtri
@@ -236,9 +236,9 @@ def _dprime(distance, contrast, noise_sd, factor: float):
 
 
 def template_dprime(
-    triplet: Float[Array, "... 3 H W"],
-    contrast: Float[Array, "..."],
-    noise_sd: Float[Array, "..."],
+    triplet: Float[ArrayLike, "... 3 H W"],
+    contrast: Float[ArrayLike, "..."],
+    noise_sd: Float[ArrayLike, "..."],
     *,
     observer: str = "ideal",
 ) -> Float[Array, "..."]:
@@ -272,7 +272,7 @@ def template_dprime(
     return _dprime(_triplet_distance(triplet), contrast, noise_sd, factor)
 
 
-def percent_correct(dprime: Float[Array, "..."]) -> Float[Array, "..."]:
+def percent_correct(dprime: Float[ArrayLike, "..."]) -> Float[Array, "..."]:
     r"""Proportion correct of the ideal observer of this task: :math:`\Phi(d'/2)`.
 
     Examples:
@@ -387,7 +387,7 @@ def _test_index(test) -> int:
 
 def ideal_curve(
     condition: Condition,
-    separations: Sequence[float],
+    separations: ArrayLike | Sequence[float],
     *,
     config: TrainConfig,
     test: str | int = "trained",
@@ -621,10 +621,10 @@ def _psi(model, s, log_t, slope, lapse, guess, criterion):
 
 
 def psychometric_function(
-    separation,
-    threshold: float,
-    slope: float,
-    lapse: float = 0.0,
+    separation: ArrayLike,
+    threshold: ArrayLike,
+    slope: ArrayLike,
+    lapse: ArrayLike = 0.0,
     *,
     model: str = "weibull",
     guess: float = GUESS_RATE,
@@ -661,7 +661,7 @@ def psychometric_function(
     require("criterion", criterion, lambda v: (v > guess) & (v < 1), f"in ({guess}, 1)")
     require("lapse", lapse, lambda v: (v >= 0) & (v < 1 - criterion), f"in [0, {1 - criterion})")
     t, b, lap = (np.asarray(v, np.float64) for v in (threshold, slope, lapse))
-    return _psi(model, s, np.log(t), b, lap, guess, criterion)
+    return np.asarray(_psi(model, s, np.log(t), b, lap, guess, criterion))
 
 
 class PsychometricFit(NamedTuple):
@@ -1115,7 +1115,7 @@ def dprime_from_accuracy(accuracy, n_trials=None) -> np.ndarray:
         n = np.asarray(n_trials, np.float64)
         require("n_trials", n, lambda v: np.all(v >= 1), ">= 1")
         hi = 1.0 - 0.5 / n
-    return 2.0 * sps.norm.ppf(np.clip(a, 0.5, hi))
+    return np.asarray(2.0 * sps.norm.ppf(np.clip(a, 0.5, hi)))
 
 
 def efficiency(accuracy, ideal_dprime, n_trials=None) -> np.ndarray:
@@ -1136,7 +1136,7 @@ def efficiency(accuracy, ideal_dprime, n_trials=None) -> np.ndarray:
     d_ideal = np.asarray(ideal_dprime, np.float64)
     require("ideal_dprime", d_ideal, lambda v: np.all(v > 0), "> 0")
     d_net = dprime_from_accuracy(accuracy, n_trials)
-    return (d_net / d_ideal) ** 2
+    return np.asarray((d_net / d_ideal) ** 2)
 
 
 def threshold_efficiency(network_threshold, ideal_threshold) -> np.ndarray:
@@ -1153,4 +1153,4 @@ def threshold_efficiency(network_threshold, ideal_threshold) -> np.ndarray:
     t_ideal = np.asarray(ideal_threshold, np.float64)
     require("network_threshold", t_net, lambda v: np.all(~(v <= 0)), "> 0 (NaN allowed)")
     require("ideal_threshold", t_ideal, lambda v: np.all(~(v <= 0)), "> 0 (NaN allowed)")
-    return (t_ideal / t_net) ** 2
+    return np.asarray((t_ideal / t_net) ** 2)

@@ -267,7 +267,9 @@ def _count(name: str, n, minimum: int = 1) -> int:
     return int(n)
 
 
-def min_p_mannwhitney(n1: int, n2: int, alternative: str = "two-sided") -> float:
+def min_p_mannwhitney(
+    n1: int | np.integer, n2: int | np.integer, alternative: str = "two-sided"
+) -> float:
     r"""Smallest p value of the exact Mann-Whitney U test for samples of sizes ``n1``, ``n2``.
 
     Without ties the most extreme arrangement (every value of one sample above every value of
@@ -283,7 +285,7 @@ def min_p_mannwhitney(n1: int, n2: int, alternative: str = "two-sided") -> float
     return min(1.0, 2.0 * one) if _alternative(alternative) == "two-sided" else one
 
 
-def min_p_wilcoxon(n: int, alternative: str = "two-sided") -> float:
+def min_p_wilcoxon(n: int | np.integer, alternative: str = "two-sided") -> float:
     r"""Smallest p value of the exact Wilcoxon signed-rank test for ``n`` non-zero differences.
 
     All signs equal has probability :math:`2^{-n}`; the two-sided p is twice that (at most 1),

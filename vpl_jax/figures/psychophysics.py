@@ -21,6 +21,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from jaxtyping import ArrayLike
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -202,14 +203,14 @@ def _panel_efficiency(ax, its, thr, labels, colors, ideal_threshold):
 
 
 def psychophysics_figure(
-    separations: Sequence[float],
-    accuracy,
+    separations: ArrayLike | Sequence[float],
+    accuracy: ArrayLike | Sequence,
     n_trials,
     *,
     labels: Sequence[str] | None = None,
     model: str = "weibull",
-    ideal: tuple[np.ndarray, np.ndarray] | None = None,
-    iterations: Sequence[float] | None = None,
+    ideal: tuple[ArrayLike, ArrayLike] | None = None,
+    iterations: ArrayLike | Sequence[float] | None = None,
     accuracy_over_training=None,
     thresholds: psychophysics.Thresholds | None = None,
     ideal_threshold: float | None = None,
