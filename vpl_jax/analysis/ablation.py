@@ -17,6 +17,8 @@ Keys: every stochastic function takes a PRNG key as its first positional argumen
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -88,7 +90,7 @@ def ablation_channels(
     return np.sort(order[:k])
 
 
-def channel_mask(num_channels: int, channels: ArrayLike) -> Float[Array, " C"]:
+def channel_mask(num_channels: int, channels: ArrayLike | Sequence[int]) -> Float[Array, " C"]:
     """A ``(num_channels,)`` float mask: 0 at ``channels``, 1 elsewhere.
 
     Raises:
@@ -172,7 +174,7 @@ def discrimination_accuracy(
     arch: alexnet.ArchSpec = alexnet.CAFFE_ALEXNET,
     *,
     masks: dict[str, ArrayLike] | None = None,
-    separations_deg: ArrayLike = (2.0, 10.0),
+    separations_deg: ArrayLike | Sequence[float] = (2.0, 10.0),
     reference_deg: float = 45.0,
     readout_layer: str = "pool5",
     num_train: int = 100,
@@ -267,7 +269,7 @@ def ablation_effect(
     arch: alexnet.ArchSpec = alexnet.CAFFE_ALEXNET,
     *,
     layer: str,
-    gosi_values: ArrayLike,
+    gosi_values: ArrayLike | Sequence[float],
     fraction: float = 0.5,
     **task,
 ):

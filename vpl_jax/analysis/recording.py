@@ -39,6 +39,7 @@ layers, block size, positions, image side) and everything else traced.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -183,7 +184,9 @@ def check_size(size: int | None, arch: alexnet.ArchSpec) -> int:
     return int(size)
 
 
-def check_grid(values: ArrayLike, name: str, *, positive: bool = False) -> np.ndarray:
+def check_grid(
+    values: ArrayLike | Sequence[float], name: str, *, positive: bool = False
+) -> np.ndarray:
     """A stimulus grid as a non-empty, finite 1-D float64 NumPy array (``> 0`` if ``positive``).
 
     Raises:
@@ -491,9 +494,9 @@ def grating_responses(
     arch: alexnet.ArchSpec = alexnet.CAFFE_ALEXNET,
     *,
     layers: tuple[str, ...] = PROTOCOL_LAYERS,
-    orientations_deg: ArrayLike = DEFAULT_ORIENTATIONS_DEG,
-    wavelengths_px: ArrayLike = DEFAULT_WAVELENGTHS_PX,
-    phases_deg: ArrayLike = DEFAULT_PHASES_DEG,
+    orientations_deg: ArrayLike | Sequence[float] = DEFAULT_ORIENTATIONS_DEG,
+    wavelengths_px: ArrayLike | Sequence[float] = DEFAULT_WAVELENGTHS_PX,
+    phases_deg: ArrayLike | Sequence[float] = DEFAULT_PHASES_DEG,
     size: int | None = None,
     contrast: float = 0.5,
     batch_size: int = 32,

@@ -26,6 +26,7 @@ All functions are pure; the JAX ones are jit-compatible in their array arguments
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import jax
@@ -82,7 +83,9 @@ def _float_array(x: ArrayLike, name: str) -> Array:
     return x
 
 
-def _orientation_grid(orientations_deg: ArrayLike, n: int, name: str = "orientations_deg"):
+def _orientation_grid(
+    orientations_deg: ArrayLike | Sequence[float], n: int, name: str = "orientations_deg"
+):
     """Check a concrete 1-D orientation grid of length ``n`` and return it as a NumPy array."""
     try:
         theta = np.asarray(orientations_deg, dtype=np.float64)
@@ -146,7 +149,9 @@ def _safe_ratio(num_sq: Array, den: Array) -> Array:
     return jnp.where(ok, num / jnp.where(ok, den, 1), 0)
 
 
-def gosi(tuning: Float[ArrayLike, "... O"], orientations_deg: ArrayLike) -> Float[Array, "..."]:
+def gosi(
+    tuning: Float[ArrayLike, "... O"], orientations_deg: ArrayLike | Sequence[float]
+) -> Float[Array, "..."]:
     r"""Global orientation selectivity index of tuning curves (Ukita 2019, Eq. 2).
 
     .. math:: \mathrm{gOSI} = \frac{\left|\sum_k R_k e^{2 i \theta_k}\right|}{\sum_k R_k}
@@ -191,7 +196,7 @@ def _gosi_core(tuning, theta):
 
 
 def preferred_orientation(
-    tuning: Float[ArrayLike, "... O"], orientations_deg: ArrayLike
+    tuning: Float[ArrayLike, "... O"], orientations_deg: ArrayLike | Sequence[float]
 ) -> Float[Array, "..."]:
     """Preferred orientation by the vector average, ``arg(sum_k R_k e^{2 i theta_k}) / 2``.
 
@@ -241,7 +246,7 @@ class OrientationTuning(NamedTuple):
 
 
 def orientation_tuning(
-    responses: Float[ArrayLike, "... O S P"], orientations_deg: ArrayLike
+    responses: Float[ArrayLike, "... O S P"], orientations_deg: ArrayLike | Sequence[float]
 ) -> OrientationTuning:
     """Max over phase, the best spatial frequency, then gOSI (Ukita 2019, section 2.2).
 
@@ -336,7 +341,7 @@ _SHUFFLE_MODES = ("matrix", "orientation")
 def shuffled_gosi(
     key: Array,
     responses: Float[ArrayLike, "... O S P"],
-    orientations_deg: ArrayLike,
+    orientations_deg: ArrayLike | Sequence[float],
     *,
     num_shuffles: int = 100,
     mode: str = "matrix",
@@ -434,7 +439,8 @@ def permutation_chance_gosi(tuning: Float[ArrayLike, "... O"]) -> Float[Array, "
         ``(...)`` ``sqrt(E[gOSI^2])`` (0 for a silent unit).
 
     Examples:
-        >>> round(float(permutation_chance_gosi([1.0, 0.0, 0.0, 0.0])), 6)  # CV^2 = 4
+        >>> import numpy as np
+        >>> round(float(permutation_chance_gosi(np.array([1.0, 0.0, 0.0, 0.0]))), 6)  # CV^2 = 4
         1.0
     """
     tuning = _float_array(tuning, "tuning")
@@ -530,9 +536,9 @@ def selectivity_table(
     *,
     key: Array,
     layers: tuple[str, ...] | None = None,
-    orientations_deg: ArrayLike = DEFAULT_ORIENTATIONS_DEG,
-    wavelengths_px: ArrayLike = DEFAULT_WAVELENGTHS_PX,
-    phases_deg: ArrayLike = DEFAULT_PHASES_DEG,
+    orientations_deg: ArrayLike | Sequence[float] = DEFAULT_ORIENTATIONS_DEG,
+    wavelengths_px: ArrayLike | Sequence[float] = DEFAULT_WAVELENGTHS_PX,
+    phases_deg: ArrayLike | Sequence[float] = DEFAULT_PHASES_DEG,
     size: int | None = None,
     contrast: float = 0.5,
     threshold: float = SELECTIVITY_THRESHOLD,
