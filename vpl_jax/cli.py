@@ -39,6 +39,22 @@ def _config(preset_name: str, overrides: Sequence[str]) -> experiment.RunConfig:
     return experiment.apply_overrides(experiment.preset(preset_name), list(overrides or ()))
 
 
+def _print_health(ds) -> None:
+    """Name the conditions whose training went non-finite or degenerate (stderr)."""
+    table = experiment.health_table(ds)
+    for row in table.itertuples():
+        print(
+            f"vpl-jax: warning: condition {row.condition} ({row.label}): {row.problem}",
+            file=sys.stderr,
+        )
+    if len(table):
+        print(
+            f"vpl-jax: warning: {len(table)} of {ds.sizes['condition']} conditions are flagged "
+            "in results.nc (finite, degenerate) and left out of the report's verdicts",
+            file=sys.stderr,
+        )
+
+
 def _run(args: argparse.Namespace) -> int:
     """``vpl-jax run``: build the config (preset + ``--set`` overrides), train, summarise, draw
     the learning curves, then write the analysis report unless ``--no-analysis``."""
@@ -48,6 +64,7 @@ def _run(args: argparse.Namespace) -> int:
     ds = experiment.run(config, out_dir=args.out, weights=args.weights, progress=progress)
     report.write_overview(args.out, ds)
     print(experiment.summary_table(ds))
+    _print_health(ds)
     print(f"results, config, summary and learning_curves.png in {args.out}")
     if options is not None:
         path = report.analyze(args.out, options=options, progress=progress)
@@ -60,6 +77,7 @@ def _sweep(args: argparse.Namespace) -> int:
     config = _config(args.preset, args.set)
     ds = experiment.run(config, out_dir=args.out, weights=args.weights, progress=not args.quiet)
     print(experiment.summary_table(ds))
+    _print_health(ds)
     print(f"results and config in {args.out}")
     return 0
 
@@ -223,9 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     svd.add_argument("--quiet", action="store_true", help="no progress bars")
     svd.set_defaults(handler=_theory_svd)
 
-    wts = commands.add_parser(
-        "weights", help="convert, inspect and pretrain AlexNet weights"
-    )
+    wts = commands.add_parser("weights", help="convert, inspect and pretrain AlexNet weights")
     wts_cmds = wts.add_subparsers(dest="weights_command", required=True)
     convert = wts_cmds.add_parser(
         "convert",

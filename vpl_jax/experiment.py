@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import itertools
+import json
 import operator
 import sys
 import typing
@@ -45,6 +47,8 @@ __all__ = [
     "PRESETS",
     "RunConfig",
     "apply_overrides",
+    "config_sha256",
+    "health_table",
     "load_final_params",
     "preset",
     "resolve_weights",
@@ -89,7 +93,7 @@ class Grid:
             if not values:
                 raise InputError(f"Grid.{name} must hold at least one value")
             for v in values:
-                if not rule.ok(np.asarray(v)):
+                if not rule.ok(np.asarray(v, np.float32)):  # as trained: float32
                     raise InputError(f"Grid.{name} must hold {rule.noun} {rule.allowed}, got {v!r}")
             object.__setattr__(self, name, values)
 
@@ -143,8 +147,15 @@ class RunConfig:
             )
         if not isinstance(self.chunk_size, int) or self.chunk_size < 1:
             raise InputError(f"RunConfig.chunk_size must be an int >= 1, got {self.chunk_size!r}")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise InputError(f"RunConfig.seed must be an int >= 0, got {self.seed!r}")
+        if not isinstance(self.seed, int) or not 0 <= self.seed < 2**31:
+            raise InputError(f"RunConfig.seed must be an int in [0, 2**31), got {self.seed!r}")
+        smallest = min(self.grid.wavelength_px) * self.train.scale / 2  # the sf*2 transfer test
+        if smallest < 2.0:
+            raise InputError(
+                f"Grid.wavelength_px must hold wavelengths >= {4.0 / self.train.scale:.3g} px of "
+                f"the 227-px frame at image_size {self.train.image_size} (the sf*2 transfer test "
+                f"halves it; below 2 px of the image it aliases), got {min(self.grid.wavelength_px)!r}"
+            )
 
     @property
     def num_chunks(self) -> int:
@@ -427,12 +438,12 @@ def results_dataset(config: RunConfig, results: dict[str, np.ndarray], weights_i
     ``test_separation``. Variables (`vpl_jax.train.RESULT_DIMS`): ``accuracy`` and
     ``accuracy_sym`` (condition, iteration, test), ``layer_change`` (condition, iteration, layer,
     measure), ``train_loss`` (condition, iteration), ``separation_accuracy`` and
-    ``separation_accuracy_sym`` (condition, test, test_separation). Attributes: the weights used
+    ``separation_accuracy_sym`` (condition, test, test_separation); and the health flags
+    (`vpl_jax.train.health`, int8): ``finite`` (condition, iteration) and ``degenerate``
+    (condition). Attributes: the weights used
     (``weights``, ``weights_random``, ``weights_sha256``, ``weights_note``), ``preset``,
     ``config`` (JSON) and ``vpl_jax_version``.
     """
-    import json
-
     import xarray as xr
 
     tc = config.train
@@ -446,7 +457,15 @@ def results_dataset(config: RunConfig, results: dict[str, np.ndarray], weights_i
         "test_separation": np.asarray(tc.test_separations, np.float32),
     }
     coords.update({f: ("condition", table[f]) for f in config.grid.fields})
-    ds = xr.Dataset({k: (dims, results[k]) for k, dims in train.RESULT_DIMS.items()}, coords=coords)
+    flags = train.health(
+        results["accuracy"],
+        results["layer_change"],
+        results["train_loss"],
+        frozen_layers=tc.frozen_layers,
+    )
+    variables = {k: (dims, results[k]) for k, dims in train.RESULT_DIMS.items()}
+    variables.update({k: (dims, flags[k]) for k, dims in train.HEALTH_DIMS.items()})
+    ds = xr.Dataset(variables, coords=coords)
     ds.attrs.update(
         preset=config.preset,
         config=json.dumps(config.to_dict()),
@@ -489,6 +508,37 @@ def _config_record(config: RunConfig, weights_info: dict) -> dict:
     return {"run": config.to_dict(), "weights": weights_info, "vpl_jax_version": __version__}
 
 
+def config_sha256(config: RunConfig) -> str:
+    """sha256 of the config's canonical JSON: what a chunk's provenance records."""
+    return hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+def _check_out_dir(out_dir) -> Path:
+    if out_dir is None or not str(out_dir).strip():
+        raise runs.RunFolderError("out_dir must name a folder, got an empty path")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise runs.RunFolderError(f"out_dir {out} exists and is not a folder")
+    if not runs.config_path(out).exists() and list(out.glob("checkpoints/chunk_*.json")):
+        raise runs.RunFolderError(
+            f"{out} holds chunk checkpoints but no {runs.CONFIG_FILE}: it cannot be told which "
+            "config produced them; restore config.json or choose another output folder"
+        )
+    return out
+
+
+def _check_provenance(path: Path, expected: dict) -> None:
+    recorded = runs.read_manifest(path).get("provenance")
+    if recorded is None:  # written before chunks recorded their provenance
+        return
+    for key, value in expected.items():
+        if recorded.get(key) != value:
+            raise runs.CheckpointError(
+                f"checkpoint {path} was produced by another run ({key} {recorded.get(key)!r}, "
+                f"this run {value!r}); delete it to recompute it, or resume with its config"
+            )
+
+
 def sweep(
     config: RunConfig,
     *,
@@ -521,9 +571,10 @@ def sweep(
     from tqdm.auto import tqdm
 
     tc = config.train
+    out = _check_out_dir(out_dir)
     backbone, weights_info = resolve_weights(weights, tc.arch)
-    out = Path(out_dir)
     runs.write_config_record(out, _config_record(config, weights_info), compare=("run", "weights"))
+    provenance = {"config_sha256": config_sha256(config), "weights_sha256": weights_info["sha256"]}
 
     n, k = len(config.grid), config.chunk_size
     mesh = None
@@ -549,7 +600,9 @@ def sweep(
             idx = np.arange(c * k, min((c + 1) * k, n))
             path = runs.chunk_path(out, c)
             bar.set_description(f"chunk {c + 1}/{config.num_chunks}")
+            chunk_provenance = {**provenance, "chunk": c, "conditions": idx.tolist()}
             if runs.is_finished(path):
+                _check_provenance(path, chunk_provenance)
                 tree = runs.restore_tree(path)
                 bar.update(len(idx) * tc.num_iterations)
             else:
@@ -571,7 +624,7 @@ def sweep(
                 )
                 if not runs.is_finished(initial_path):
                     runs.save_tree(initial_path, result.initial_params)
-                runs.save_tree(path, tree)
+                runs.save_tree(path, tree, provenance=chunk_provenance)
                 trained += 1
             chunks.append(tree)
     finally:
@@ -617,6 +670,41 @@ def summary_table(ds) -> str:
         weights_line += f"\nnote: {ds.attrs['weights_note']}"
     header = f"preset {ds.attrs['preset']}, {ds.sizes['condition']} conditions, {last} iterations\n{weights_line}"
     return header + "\n" + rows.to_string(index=False, float_format=lambda v: f"{v:.3g}")
+
+
+def health_table(ds):
+    """The conditions of a results Dataset that went non-finite or degenerate.
+
+    Returns:
+        A DataFrame with columns ``condition``, ``label`` (reference and separation) and
+        ``problem`` (in words, with the first non-finite evaluation iteration); empty when every
+        condition is healthy. Datasets written before the flags existed count as healthy.
+    """
+    import pandas as pd
+
+    rows = []
+    if "finite" in ds:
+        finite = ds.finite.values.astype(bool)
+        degenerate = ds.degenerate.values.astype(bool)
+        its = ds.iteration.values
+        for c in range(ds.sizes["condition"]):
+            label = (
+                f"ref {ds.reference_deg.values[c]:g} deg, sep {ds.separation_deg.values[c]:g} deg"
+            )
+            if not finite[c].all():
+                first = its[np.argmin(finite[c])]
+                rows.append(
+                    (c, label, f"non-finite loss, weights or accuracy from iteration {first}")
+                )
+            elif degenerate[c]:
+                rows.append(
+                    (
+                        c,
+                        label,
+                        "degenerate: the readout saturated while no free layer below it changed",
+                    )
+                )
+    return pd.DataFrame(rows, columns=["condition", "label", "problem"])
 
 
 def run(config: RunConfig, *, out_dir, weights: str = "default", progress: bool = True):

@@ -343,6 +343,23 @@ def fisher_headlines(fisher: pd.DataFrame, *, alpha: float = ALPHA) -> list[Verd
     """Item 4 (Fisher information, Fig. 4), from the long FI table of the tuning networks
     (`vpl_jax.analysis.tuning_run.RunTuning.fisher`)."""
     gains = tuning_run.fisher_gains(fisher)
+    if gains.empty:
+        why = (
+            f"no test orientation of the tuning grid lies within +-{tuning_run.FI_WINDOW_DEG:g} "
+            "deg of TO, or no trained network was recorded"
+        )
+        return [
+            not_testable(
+                "4a",
+                "FI gain near TO is largest in the top layer at the finest precision",
+                "Fig. 4",
+                why,
+            ),
+            not_testable("4b", "layer 1 shows no FI change", "Fig. 4", why),
+            not_testable(
+                "4c", "at the finest precision the top layer's FI gain peaks near TO", "Fig. 4", why
+            ),
+        ]
     out = []
     seps = np.sort(gains.separation_deg.unique())
     table = ", ".join(

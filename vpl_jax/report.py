@@ -126,13 +126,17 @@ def write_overview(run_dir, ds) -> Path:
     return path
 
 
-def _tuning_params(run: Path, selection: tuning_run.TuningSelection):
-    """The initial params and the stacked final params of the selected networks, or a reason."""
+def _tuning_params(run: Path, ds, selection: tuning_run.TuningSelection):
+    """The initial params and the stacked final params of the selected networks, or a reason.
+
+    ``selection.indices`` are positions on ``ds.condition``, whose values are the run's
+    condition numbers (they differ once unhealthy conditions are left out)."""
     initial_path = runs.initial_params_path(run)
     if not runs.is_finished(initial_path):
         return None, None, "the run folder has no initial params checkpoint"
     initial = runs.restore_tree(initial_path)
-    finals = [experiment.load_final_params(run, int(i)) for i in selection.indices]
+    numbers = ds.condition.values[selection.indices]
+    finals = [experiment.load_final_params(run, int(i)) for i in numbers]
     return initial, jax.tree.map(lambda *xs: np.stack(xs), *finals), ""
 
 
@@ -171,6 +175,18 @@ def analyze(
 
     steps = tqdm(total=3, desc="analysis", unit="step", disable=not progress)
     written, skipped = [], []
+    unhealthy = experiment.health_table(ds)
+    if len(unhealthy):
+        skipped += [
+            f"condition {r.condition} ({r.label}) left out of every analysis: {r.problem}"
+            for r in unhealthy.itertuples()
+        ]
+        keep = np.setdiff1d(np.arange(ds.sizes["condition"]), unhealthy.condition.to_numpy())
+        ds = ds.isel(condition=keep)
+        if ds.sizes["condition"] == 0:
+            raise InputError(
+                f"every condition of {run} is non-finite or degenerate: nothing to analyse"
+            )
     steps.set_postfix_str("behaviour and layer change")
     rows = (
         headlines.behaviour_headlines(ds)
@@ -186,7 +202,7 @@ def analyze(
     if options.tuning:
         steps.set_postfix_str("tuning curves of the naive and trained networks")
         selection = tuning_run.select_tuning_conditions(ds)
-        initial, finals, reason = _tuning_params(run, selection)
+        initial, finals, reason = _tuning_params(run, ds, selection)
         if reason:
             skipped.append(f"tuning analyses: {reason}")
         else:

@@ -63,6 +63,8 @@ __all__ = [
     "CONDITION_RANGES",
     "Condition",
     "FieldRange",
+    "HEALTH_DIMS",
+    "MAX_IMAGE_SIZE",
     "PAPER_IMAGE_SIZE",
     "PAPER_SEPARATIONS",
     "Programs",
@@ -77,6 +79,7 @@ __all__ = [
     "compiled_programs",
     "condition_mesh",
     "eval_iterations",
+    "health",
     "init_state",
     "layer_change",
     "make_optimizer",
@@ -98,6 +101,8 @@ CHANGE_MEASURES: tuple[str, ...] = ("d_rel1", "d_rel2", "d_m1", "d_m2")
 PAPER_SEPARATIONS: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0)
 #: Side of the image for which the paper's pixel sizes (wavelength, Gaussian SD) are stated.
 PAPER_IMAGE_SIZE = 227
+#: Largest image side a TrainConfig accepts (beyond it the programs would not fit in memory).
+MAX_IMAGE_SIZE = 1024
 
 
 @functools.partial(jax.tree_util.register_dataclass, data_fields=None, meta_fields=None)
@@ -259,9 +264,9 @@ class TrainConfig:
         need(isinstance(self.arch, alexnet.ArchSpec), "arch", "an alexnet.ArchSpec")
         need(
             isinstance(self.image_size, int)
-            and self.image_size >= alexnet.min_input_size(self.arch),
+            and alexnet.min_input_size(self.arch) <= self.image_size <= MAX_IMAGE_SIZE,
             "image_size",
-            f"an int >= {alexnet.min_input_size(self.arch)} px",
+            f"an int in [{alexnet.min_input_size(self.arch)}, {MAX_IMAGE_SIZE}] px",
         )
         need(
             isinstance(self.num_iterations, int) and self.num_iterations >= 1,
@@ -288,7 +293,7 @@ class TrainConfig:
             f"a positive multiple of fold_pairs={self.fold_pairs}",
         )
         need(0.0 <= self.momentum < 1.0, "momentum", "in [0, 1)")
-        need(self.bias_lr_mult >= 0.0, "bias_lr_mult", ">= 0")
+        need(0.0 <= self.bias_lr_mult < math.inf, "bias_lr_mult", "finite and >= 0")
         n_layers = len(self.arch.layer_names) + 1
         need(
             isinstance(self.frozen_layers, int) and 0 <= self.frozen_layers <= n_layers,
@@ -298,11 +303,18 @@ class TrainConfig:
         need(
             isinstance(self.test_separations, tuple)
             and len(self.test_separations) >= 1
-            and all(s > 0 for s in self.test_separations),
+            and all(0 < s < 180 for s in self.test_separations),
             "test_separations",
-            "a non-empty tuple of angles > 0",
+            "a non-empty tuple of angles in (0, 180) degrees",
         )
-        need(self.sigma_px > 0, "sigma_px", "> 0")
+        need(
+            math.isfinite(self.sigma_px) and self.sigma_px * self.scale >= 1.0,
+            "sigma_px",
+            f"finite and >= {1.0 / self.scale:.3g} px of the 227-px frame (1 px of the image)",
+        )
+        for name, cap in (("batch_pairs", 100_000), ("test_pairs", 1_000_000)):
+            need(getattr(self, name) <= cap, name, f"<= {cap}")
+        need(self.num_iterations <= 10_000_000, "num_iterations", "<= 10,000,000")
         need(
             self.condition_batching in ("auto", "unrolled", "vectorized"),
             "condition_batching",
@@ -350,6 +362,55 @@ RESULT_DIMS: dict[str, tuple[str, ...]] = {
     "separation_accuracy_sym": ("condition", "test", "test_separation"),
 }
 RESULT_FIELDS: tuple[str, ...] = tuple(RESULT_DIMS)
+
+#: Numerical-health flags of a run (int8 0/1, derived from the recorded metrics by `health`).
+HEALTH_DIMS: dict[str, tuple[str, ...]] = {
+    "finite": ("condition", "iteration"),
+    "degenerate": ("condition",),
+}
+
+
+def health(
+    accuracy: np.ndarray,
+    layer_change: np.ndarray,
+    train_loss: np.ndarray,
+    *,
+    frozen_layers: int = 0,
+    saturation: float = 0.99,
+) -> dict[str, np.ndarray]:
+    """Numerical-health flags per condition, from the metrics the training programs recorded.
+
+    Every metric is computed inside the compiled programs from the current params (the layer
+    change reads every weight), so a non-finite weight, loss or accuracy shows up in them
+    without any extra host round trip.
+
+    Args:
+        accuracy: ``(C, E, 5)`` mean p(correct) (`TrainResult.accuracy`).
+        layer_change: ``(C, E, L, 4)`` (`TrainResult.layer_change`), conv layers then readout.
+        train_loss: ``(C, E)`` (NaN at iteration 0 by construction).
+        frozen_layers: layers 1..k were frozen on purpose (their zero change is not degenerate).
+        saturation: final trained accuracy from which a run counts as saturated.
+
+    Returns:
+        ``finite``: ``(C, E)`` int8, 1 where the loss (after iteration 0), every accuracy and every
+        layer change are finite at that evaluation point. ``degenerate``: ``(C,)`` int8, 1 where
+        the readout saturated (final trained accuracy >= ``saturation``, or final loss below
+        1e-6) while no layer below it that was free to learn changed at all.
+    """
+    loss_ok = np.isfinite(train_loss)
+    loss_ok[:, 0] = True  # no training before iteration 0
+    finite = (
+        loss_ok
+        & np.all(np.isfinite(accuracy), axis=-1)
+        & np.all(np.isfinite(layer_change), axis=(-2, -1))
+    )
+    conv = layer_change[:, -1, frozen_layers:-1, 0]  # final d_rel1 of the free conv layers
+    saturated = (accuracy[:, -1, 0] >= saturation) | (train_loss[:, -1] < 1e-6)
+    if conv.shape[-1] == 0:  # every conv layer frozen on purpose
+        degenerate = np.zeros(len(conv), bool)
+    else:
+        degenerate = saturated & np.all(conv == 0, axis=-1)
+    return {"finite": finite.astype(np.int8), "degenerate": degenerate.astype(np.int8)}
 
 
 class TrainResult(NamedTuple):

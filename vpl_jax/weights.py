@@ -461,10 +461,58 @@ def _blob_array(blob, path: Path, layer: str, what: str) -> np.ndarray:
     return values.reshape(shape)
 
 
+class _CheckedArray(np.ndarray):
+    """An array whose unpickling checks the declared size against the bytes present."""
+
+    def __setstate__(self, state):
+        if isinstance(state, tuple) and len(state) == 5:
+            _, shape, dtype, _, raw = state
+            declared = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+            if isinstance(raw, bytes | bytearray) and declared != len(raw):
+                raise pickle.UnpicklingError(
+                    f"an array declares shape {tuple(shape)} of {np.dtype(dtype)} "
+                    f"({declared} bytes) but holds {len(raw)} bytes"
+                )
+        super().__setstate__(state)
+
+
+class _CheckedUnpickler(pickle.Unpickler):
+    """Unpickles numpy arrays as `_CheckedArray`, so a corrupted shape fails before it allocates."""
+
+    def find_class(self, module, name):
+        if name == "_reconstruct" and module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+            reconstruct = super().find_class(module, name)
+            return lambda cls, *args: reconstruct(
+                _CheckedArray if cls is np.ndarray else cls, *args
+            )
+        return super().find_class(module, name)
+
+
+def _load_pickled_npy(path: Path):
+    """``np.load(path, allow_pickle=True, encoding="latin1")`` with sizes checked while unpickling."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        reader = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, _, dtype = reader(f)
+        if not dtype.hasobject:
+            f.seek(0)
+            return np.load(f, allow_pickle=False)
+        obj = _CheckedUnpickler(f, encoding="latin1").load()
+    return jax.tree.map(
+        lambda x: np.asarray(x) if isinstance(x, np.ndarray) else x,
+        obj,
+        is_leaf=lambda x: isinstance(x, np.ndarray),
+    )
+
+
 def _read_npy(path: Path) -> _Raw:
     try:
         # The bvlc_alexnet.npy files were written by Python 2: latin1 decodes their numpy arrays.
-        obj = np.load(path, allow_pickle=True, encoding="latin1")
+        obj = _load_pickled_npy(path)
     except (
         ValueError,
         EOFError,
@@ -673,6 +721,36 @@ def _write(path, params_np, arch, *, source, conversion, extra) -> Path:
     return path
 
 
+def _read_member(zf: zipfile.ZipFile, name: str, where: str) -> np.ndarray:
+    """One ``.npy`` member of an archive, its declared size checked before anything is allocated."""
+    info = zf.getinfo(name)
+    with zf.open(name) as member:
+        data = member.read(info.file_size + 1)
+    if len(data) != info.file_size:
+        raise WeightsError(f"{where}: member {name!r} is truncated")
+    buf = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(buf)
+        reader = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, _, dtype = reader(buf)
+    except Exception as err:  # noqa: BLE001 -- numpy parses the header with tokenize/ast
+        raise WeightsError(f"{where}: member {name!r} has a corrupted header ({err})") from None
+    if dtype.hasobject:
+        raise WeightsError(f"{where}: member {name!r} holds Python objects, not numbers")
+    declared = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if declared < 0 or declared > len(data) - buf.tell():
+        raise WeightsError(
+            f"{where}: member {name!r} declares {declared} bytes of data ({shape} {dtype}) but "
+            f"holds {len(data) - buf.tell()}: the file is corrupted"
+        )
+    buf.seek(0)
+    return np.lib.format.read_array(buf, allow_pickle=False)
+
+
 def _read_own(path: Path, arch: alexnet.ArchSpec | None):
     where = f"{path}"
     try:
@@ -687,10 +765,7 @@ def _read_own(path: Path, arch: alexnet.ArchSpec | None):
             for name in sorted(names):
                 if not name.endswith(".npy"):
                     raise WeightsError(f"{where}: unexpected member {name!r} in the archive")
-                with zf.open(name) as member:
-                    arrays[name[: -len(".npy")]] = np.lib.format.read_array(
-                        io.BytesIO(member.read()), allow_pickle=False
-                    )
+                arrays[name[: -len(".npy")]] = _read_member(zf, name, where)
     except WeightsError:
         raise
     except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as err:
@@ -735,6 +810,14 @@ def _read_own(path: Path, arch: alexnet.ArchSpec | None):
                 raise WeightsError(
                     f"{where}: layer {layer!r} {name!r}: expected shape {shape} for architecture "
                     f"{stored_arch.name!r}, found {arr.shape}"
+                )
+            if arr.dtype != np.float32:
+                raise WeightsError(
+                    f"{where}: layer {layer!r} {name!r}: expected float32 values, found {arr.dtype}"
+                )
+            if not np.all(np.isfinite(arr)):
+                raise WeightsError(
+                    f"{where}: layer {layer!r} {name!r} contains non-finite values (NaN/inf)"
                 )
             params[layer][name] = arr
     digest = params_sha256(params)
@@ -825,8 +908,8 @@ def _parse_random(source: str) -> int:
         seed = int(text)
     except ValueError:
         seed = -1
-    if seed < 0:
-        raise WeightsError(f"{source!r}: random:SEED needs a non-negative integer seed")
+    if not 0 <= seed < 2**31:
+        raise WeightsError(f"{source!r}: random:SEED needs an integer seed in [0, 2**31)")
     return seed
 
 

@@ -5,6 +5,7 @@ keeps compile and run time to seconds while exercising the full runner.
 """
 
 import json
+import shutil
 from pathlib import Path
 
 import jax
@@ -51,7 +52,17 @@ def test_presets():
         ("no_such_key=3", r"unknown override key 'no_such_key'; known keys: .*separation_deg"),
         ("num_iterations=ten", r"bad value for num_iterations"),
         ("num_iterations=2.5", r"bad value for num_iterations"),
-        ("image_size=30", r"TrainConfig.image_size must be an int >= 67"),
+        ("image_size=30", r"TrainConfig.image_size must be an int in \[67, 1024\]"),
+        ("image_size=4294967297", r"TrainConfig.image_size must be an int in \[67, 1024\]"),
+        ("num_iterations=inf", r"bad value for num_iterations"),
+        ("separation_deg=1e300", r"Grid.separation_deg must hold angles > 0 degrees"),
+        ("contrast=1e-46", r"Grid.contrast must hold contrasts in \(0, 1\]"),
+        ("sigma_px=1e-30", r"TrainConfig.sigma_px must be finite and >= "),
+        ("test_separations=inf", r"TrainConfig.test_separations must be"),
+        ("bias_lr_mult=inf", r"TrainConfig.bias_lr_mult must be finite"),
+        ("wavelength_px=1e-45", r"Grid.wavelength_px must hold wavelengths"),
+        ("wavelength_px=5", r"Grid.wavelength_px must hold wavelengths >= 13.6 px"),
+        ("seed=-1", r"RunConfig.seed must be an int in \[0, 2\*\*31\)"),
         ("chunk_size=0", r"RunConfig.chunk_size must be an int >= 1"),
         ("separation_deg", r"must look like key=value"),
     ],
@@ -184,3 +195,105 @@ def test_grid_conditions_and_train_condition_validation():
             contrast=(0.5,),
             noise_sd=(5.0,),
         )
+
+
+def test_out_dir_that_is_a_file_or_empty_is_refused_before_anything(tmp_path):
+    config = _fast_config()
+    afile = tmp_path / "a_file"
+    afile.write_text("x")
+    with pytest.raises(runs.RunFolderError, match="exists and is not a folder"):
+        experiment.sweep(config, out_dir=afile, weights="random:0", progress=False)
+    with pytest.raises(runs.RunFolderError, match="empty path"):
+        experiment.sweep(config, out_dir="", weights="random:0", progress=False)
+    assert afile.read_text() == "x"
+
+
+def test_chunks_know_which_config_produced_them(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    config_a = _fast_config()
+    config_b = _fast_config(noise_sd=7)
+    experiment.sweep(config_a, out_dir=a, weights="random:0", progress=False)
+    experiment.sweep(config_b, out_dir=b, weights="random:0", progress=False)
+    manifest = runs.read_manifest(runs.chunk_path(a, 1))
+    assert manifest["provenance"] == {
+        "config_sha256": experiment.config_sha256(config_a),
+        "weights_sha256": manifest["provenance"]["weights_sha256"],
+        "chunk": 1,
+        "conditions": [1],
+    }
+    # a chunk of run A copied into run B is refused, naming both hashes
+    for suffix in ("", ".json"):
+        src = Path(str(runs.chunk_path(a, 0)) + suffix)
+        dst = Path(str(runs.chunk_path(b, 0)) + suffix)
+        if src.is_dir():
+            shutil.rmtree(dst)
+            shutil.copytree(src, dst)
+        else:
+            shutil.copy(src, dst)
+    with pytest.raises(
+        runs.CheckpointError, match=r"chunk_00000 was produced by another run \(config_sha256"
+    ):
+        experiment.sweep(config_b, out_dir=b, weights="random:0", progress=False)
+    # one chunk of run A copied over another chunk of run A is refused too
+    for suffix in ("", ".json"):
+        src = Path(str(runs.chunk_path(a, 1)) + suffix)
+        dst = Path(str(runs.chunk_path(a, 0)) + suffix)
+        if src.is_dir():
+            shutil.rmtree(dst)
+            shutil.copytree(src, dst)
+        else:
+            shutil.copy(src, dst)
+    with pytest.raises(runs.CheckpointError, match=r"another run \(chunk 1, this run 0\)"):
+        experiment.sweep(config_a, out_dir=a, weights="random:0", progress=False)
+    # a folder with chunks but without its config record is refused
+    runs.config_path(b).unlink()
+    with pytest.raises(runs.RunFolderError, match="holds chunk checkpoints but no config.json"):
+        experiment.sweep(config_a, out_dir=b, weights="random:0", progress=False)
+
+
+def test_results_file_is_checked_on_load(tmp_path):
+    out = tmp_path / "run"
+    ds = experiment.sweep(_fast_config(), out_dir=out, weights="random:0", progress=False)
+    np.testing.assert_array_equal(runs.load_results(out).accuracy.values, ds.accuracy.values)
+    path = runs.results_path(out)
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(runs.CheckpointError, match="does not match its sha256"):
+        runs.load_results(out)
+
+
+def test_a_diverging_condition_is_flagged_and_the_healthy_one_is_not(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["sweep", "--preset", "smoke", "--weights", "random:0", "--out", str(out), "--quiet"]
+    sets = ["frozen_layers=5", "num_iterations=3", "learning_rate=0.001,1e30", "reference_deg=0"]
+    assert cli.main([*args, *[a for s in sets for a in ("--set", s)]]) == 0
+    ds = runs.load_results(out)
+    assert ds.finite.dims == ("condition", "iteration")
+    assert ds.finite.values[0].all() and not ds.finite.values[1].all()
+    assert ds.finite.values[1, 0] == 1  # before training everything is finite
+    table = experiment.health_table(ds)
+    assert list(table.condition) == [1] and "non-finite" in table.problem.iloc[0]
+    assert "condition 1 (ref 0 deg, sep 10 deg): non-finite" in capsys.readouterr().err
+
+
+def test_health_flags_on_planted_metrics():
+    c, e = 3, 4
+    acc = np.full((c, e, 5), 0.7)
+    change = np.full((c, e, 6, 4), 0.01)
+    loss = np.full((c, e), 0.5)
+    loss[:, 0] = np.nan
+    acc[2, 2, 3] = np.nan  # condition 2 goes non-finite at the third evaluation point
+    change[1, :, :5] = 0.0  # condition 1: nothing below the readout moved ...
+    acc[1, -1, 0] = 1.0  # ... and the readout saturated: degenerate
+    flags = train.health(acc, change, loss)
+    np.testing.assert_array_equal(flags["finite"][2], [1, 1, 0, 1])
+    assert flags["finite"][:2].all()
+    np.testing.assert_array_equal(flags["degenerate"], [0, 1, 0])
+    # the same numbers with conv1-5 frozen on purpose are not degenerate
+    np.testing.assert_array_equal(
+        train.health(acc, change, loss, frozen_layers=5)["degenerate"], [0, 0, 0]
+    )
+    # saturation without frozen change is learning, not degeneracy
+    acc[0, -1, 0] = 1.0
+    assert train.health(acc, change, loss)["degenerate"][0] == 0

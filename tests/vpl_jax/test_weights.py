@@ -426,7 +426,7 @@ def test_random_seed_is_explicit_and_deterministic():
     assert not np.array_equal(a["conv3"]["w"], c["conv3"]["w"])
     tv = weights.load("random:0", arch="torchvision_alexnet")
     assert tv["conv1"]["w"].shape == (11, 11, 3, 64)
-    with pytest.raises(WeightsError, match="non-negative integer seed"):
+    with pytest.raises(WeightsError, match=r"integer seed in \[0, 2\*\*31\)"):
         weights.load("random:abc")
 
 
@@ -646,3 +646,76 @@ def test_struct_little_endian_floats_match_writer():
     """Sanity check of the test's own writer: packed floats are little-endian IEEE 754."""
     arr = np.array([1.5, -2.0], np.float32)
     assert _blob(arr)[:10] == _len_field(5, struct.pack("<2f", 1.5, -2.0))
+
+
+# ---------------------------------------------------------------------------------------------
+# Damaged sizes are refused before anything is allocated; crafted values are refused by name
+# ---------------------------------------------------------------------------------------------
+
+
+class _HugeShape:
+    """Pickles as an ndarray whose state declares a huge shape over a few bytes of data."""
+
+    def __reduce__(self):
+        func, args, state = np.zeros(3, np.float32).__reduce__()
+        return func, args, (state[0], (200_000, 200_000), *state[2:])
+
+
+def test_npy_with_a_corrupted_array_shape_fails_without_allocating(tmp_path):
+    obj = np.empty((), dtype=object)
+    obj[()] = {"conv1": [_HugeShape(), np.zeros(96, np.float32)]}
+    path = tmp_path / "huge.npy"
+    np.save(path, obj, allow_pickle=True)
+    with pytest.raises(
+        WeightsError, match=r"huge\.npy: cannot read .*declares shape \(200000, 200000\)"
+    ):
+        weights.load(path)  # 160 GB if allocated
+
+
+def test_own_format_member_declaring_more_data_than_present(tmp_path, grey_params):
+    path = weights.save(grey_params, tmp_path / "w.npz", arch=CAFFE)
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    data = np.load(io.BytesIO(members["conv1/w.npy"]), allow_pickle=False).tobytes()
+    member = io.BytesIO()
+    header = {"descr": "<f4", "fortran_order": False, "shape": (99999, 99999, 99, 99)}
+    np.lib.format.write_array_header_1_0(member, header)
+    members["conv1/w.npy"] = member.getvalue() + data  # 3.9e17 bytes declared, 139 kB present
+    bad = tmp_path / "bigheader.npz"
+    with zipfile.ZipFile(bad, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    with pytest.raises(
+        WeightsError, match=r"bigheader\.npz: member 'conv1/w\.npy' (declares|has a corrupted)"
+    ):
+        weights.load(bad)
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        (np.nan, "non-finite"),
+        (np.inf, "non-finite"),
+        ("int", "expected float32"),
+        ("complex", "expected float32"),
+    ],
+)
+def test_own_format_with_crafted_values_is_refused(tmp_path, grey_params, value, match):
+    params = jax.tree.map(np.array, grey_params)
+    if value == "int":
+        params["conv2"]["b"] = params["conv2"]["b"].astype(np.int32)
+    elif value == "complex":
+        params["conv2"]["b"] = params["conv2"]["b"].astype(np.complex64)
+    else:
+        params["conv2"]["b"][0] = value
+    path = weights.save(grey_params, tmp_path / "w.npz", arch=CAFFE)
+    with zipfile.ZipFile(path) as zf:
+        meta = np.load(io.BytesIO(zf.read("__vpl_jax_metadata__.npy")), allow_pickle=False)
+    record = json.loads(meta.tobytes().decode())
+    record["arrays_sha256"] = weights.params_sha256(params)  # a crafted file with a matching hash
+    arrays = {f"{layer}/{name}": v for layer, d in params.items() for name, v in d.items()}
+    arrays["__vpl_jax_metadata__"] = np.frombuffer(json.dumps(record).encode(), np.uint8)
+    crafted = tmp_path / "crafted.npz"
+    np.savez(crafted, **arrays)
+    with pytest.raises(WeightsError, match=rf"crafted\.npz: layer 'conv2' 'b'.*{match}"):
+        weights.load(crafted)

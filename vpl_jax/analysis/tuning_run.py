@@ -169,7 +169,7 @@ def record_run(
         _conv_params(final_stack, arch),
         np.asarray(refs, np.float32),
         arch,
-        network=indices.astype(np.int64),
+        network=ds.condition.values[indices].astype(np.int64),
         separation_deg=seps,
         trained=True,
         **protocol,
@@ -288,4 +288,5 @@ def fisher_gains(fisher: pd.DataFrame, *, window_deg: float = FI_WINDOW_DEG) -> 
                 "n": len(t),
             }
         )
-    return pd.DataFrame(rows)
+    columns = ["layer_index", "separation_deg", "fi_trained", "fi_naive", "log_gain", "p", "n"]
+    return pd.DataFrame(rows, columns=columns)
