@@ -345,7 +345,9 @@ def warp_image(
     """Piecewise-affine warp moving ``source_points`` of ``image`` onto ``target_points`` (host).
 
     scikit-image's `PiecewiseAffineTransform` on the Delaunay triangulation of the target points
-    plus 8 fixed frame points (so every pixel lies in a triangle), bilinear interpolation.
+    plus 8 fixed frame points (so every pixel lies in a triangle), bilinear interpolation. The
+    reference implementation, slow at full size (seconds per 227-px image on 2 CPU cores);
+    `face_triplets` does the same on the device much faster.
 
     Args:
         image: ``(H, W)`` image.
