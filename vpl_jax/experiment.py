@@ -32,6 +32,7 @@ import sys
 import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -43,19 +44,27 @@ from vpl_jax.train import Condition, TrainConfig
 __all__ = [
     "Condition",
     "Grid",
+    "SweepContext",
     "OVERRIDE_KEYS",
     "PRESETS",
     "RunConfig",
     "apply_overrides",
+    "chunk_conditions",
+    "chunk_status",
     "config_sha256",
     "health_table",
+    "load_chunk",
     "load_final_params",
+    "merge",
+    "open_run",
+    "prepare",
     "preset",
     "resolve_weights",
     "results_dataset",
     "run",
     "summary_table",
     "sweep",
+    "train_chunk",
 ]
 
 
@@ -539,6 +548,147 @@ def _check_provenance(path: Path, expected: dict) -> None:
             )
 
 
+class SweepContext(NamedTuple):
+    """What every chunk of a sweep needs: the folder, the backbone, the weights record and the
+    provenance each chunk's manifest carries."""
+
+    out: Path
+    backbone: dict
+    weights_info: dict
+    provenance: dict
+
+
+def prepare(config: RunConfig, *, out_dir, weights: str = "default") -> SweepContext:
+    """Validate the folder and the weights, and write (or check) the run's config record.
+
+    Raises:
+        InputError: a bad folder, wrong weights, or a folder holding a different run -- before
+            any compute.
+    """
+    out = _check_out_dir(out_dir)
+    backbone, weights_info = resolve_weights(weights, config.train.arch)
+    runs.write_config_record(out, _config_record(config, weights_info), compare=("run", "weights"))
+    provenance = {"config_sha256": config_sha256(config), "weights_sha256": weights_info["sha256"]}
+    return SweepContext(out, backbone, weights_info, provenance)
+
+
+def open_run(out_dir) -> tuple[RunConfig, SweepContext]:
+    """The config and context of an existing run folder (for workers that train its chunks).
+
+    The weights are loaded again from the source the record names and must have its sha256.
+
+    Raises:
+        RunFolderError: not a run folder. WeightsError: the weights changed since.
+    """
+    record = runs.read_config_record(out_dir)
+    config = RunConfig.from_dict(record["run"])
+    context = prepare(config, out_dir=out_dir, weights=record["weights"]["requested"])
+    return config, context
+
+
+def chunk_conditions(config: RunConfig, index: int) -> np.ndarray:
+    """Condition indices of chunk ``index`` (the last chunk may be short)."""
+    if not 0 <= index < config.num_chunks:
+        raise InputError(f"chunk index must be in [0, {config.num_chunks - 1}], got {index}")
+    k, n = config.chunk_size, len(config.grid)
+    return np.arange(index * k, min((index + 1) * k, n))
+
+
+def _chunk_provenance(context: SweepContext, config: RunConfig, index: int) -> dict:
+    return {
+        **context.provenance,
+        "chunk": index,
+        "conditions": chunk_conditions(config, index).tolist(),
+    }
+
+
+def load_chunk(config: RunConfig, context: SweepContext, index: int) -> dict:
+    """Read a finished chunk, checking its provenance and checksums.
+
+    Raises:
+        CheckpointError: missing, damaged, or produced by another run.
+    """
+    path = runs.chunk_path(context.out, index)
+    if not runs.is_finished(path):
+        raise runs.CheckpointError(f"chunk {index} ({path}) has not been computed")
+    _check_provenance(path, _chunk_provenance(context, config, index))
+    return runs.restore_tree(path)
+
+
+def _mesh(config: RunConfig):
+    if jax.device_count() == 1:
+        return None
+    if config.chunk_size % jax.device_count():
+        raise InputError(
+            f"chunk_size ({config.chunk_size}) must be a multiple of the device count "
+            f"({jax.device_count()})"
+        )
+    return train.condition_mesh()
+
+
+def train_chunk(
+    config: RunConfig, context: SweepContext, index: int, *, progress=None, mesh=None
+) -> dict:
+    """Train chunk ``index`` and write its checkpoint (idempotent: a finished chunk is read).
+
+    Args:
+        config, context: the run (`prepare` or `open_run`).
+        index: the chunk.
+        progress: optional callback with the number of iterations just done (blocks the host
+            after every step; leave it out on accelerators unless a bar is shown).
+        mesh: optional device mesh (default: all local devices when there are several).
+
+    Returns:
+        The chunk's tree: the `vpl_jax.train.RESULT_FIELDS` arrays and ``final_params``.
+    """
+    path = runs.chunk_path(context.out, index)
+    if runs.is_finished(path):
+        return load_chunk(config, context, index)
+    mesh = _mesh(config) if mesh is None else mesh
+    idx = chunk_conditions(config, index)
+    k = config.chunk_size
+    root = jax.random.key(config.seed)
+    padded = np.concatenate([idx, np.full(k - len(idx), idx[-1])])  # one program shape
+    keys = jax.vmap(lambda i: jax.random.fold_in(root, i))(padded)
+    result = train.train_conditions(
+        keys,
+        config.grid.conditions(padded),
+        context.backbone,
+        config=config.train,
+        mesh=mesh,
+        progress=progress,
+    )
+    tree = {f: getattr(result, f)[: len(idx)] for f in train.RESULT_FIELDS}
+    tree["final_params"] = jax.tree.map(operator.itemgetter(slice(len(idx))), result.final_params)
+    initial_path = runs.initial_params_path(context.out)
+    if not runs.is_finished(initial_path):
+        runs.save_tree(initial_path, result.initial_params)
+    runs.save_tree(path, tree, provenance=_chunk_provenance(context, config, index))
+    return tree
+
+
+def chunk_status(config: RunConfig, out_dir) -> list[bool]:
+    """For each chunk, whether its checkpoint is finished."""
+    return [runs.is_finished(runs.chunk_path(out_dir, c)) for c in range(config.num_chunks)]
+
+
+def merge(config: RunConfig, context: SweepContext, chunks: list[dict] | None = None):
+    """Assemble ``results.nc`` from every finished chunk (all must be there and intact).
+
+    Returns:
+        The results Dataset.
+
+    Raises:
+        CheckpointError: a chunk is missing, damaged, or from another run.
+    """
+    if chunks is None:
+        chunks = [load_chunk(config, context, c) for c in range(config.num_chunks)]
+    results = {f: np.concatenate([t[f] for t in chunks]) for f in train.RESULT_FIELDS}
+    ds = results_dataset(config, results, context.weights_info)
+    runs.save_results(context.out, ds)
+    return ds
+
+
 def sweep(
     config: RunConfig,
     *,
@@ -549,7 +699,8 @@ def sweep(
 ):
     """Train every condition of ``config.grid`` in chunks of K, checkpointing each chunk.
 
-    Resumes a run folder: finished chunks are read back (and checked), the rest trained.
+    Resumes a run folder: finished chunks are read back (and checked), the rest trained. For
+    chunks as jobs on a cluster or on several local processes, see `vpl_jax.farm`.
 
     Args:
         config: the run.
@@ -566,29 +717,15 @@ def sweep(
     Raises:
         InputError: wrong weights (architecture) or a folder holding a different run -- before
             any compute.
-        CheckpointError: a finished chunk cannot be read or fails its checksum.
+        CheckpointError: a finished chunk cannot be read, fails its checksum or comes from
+            another run.
     """
     from tqdm.auto import tqdm
 
-    tc = config.train
-    out = _check_out_dir(out_dir)
-    backbone, weights_info = resolve_weights(weights, tc.arch)
-    runs.write_config_record(out, _config_record(config, weights_info), compare=("run", "weights"))
-    provenance = {"config_sha256": config_sha256(config), "weights_sha256": weights_info["sha256"]}
-
-    n, k = len(config.grid), config.chunk_size
-    mesh = None
-    if jax.device_count() > 1:
-        if k % jax.device_count():
-            raise InputError(
-                f"chunk_size ({k}) must be a multiple of the device count ({jax.device_count()})"
-            )
-        mesh = train.condition_mesh()
-    root = jax.random.key(config.seed)
-
-    initial_path = runs.initial_params_path(out)
+    context = prepare(config, out_dir=out_dir, weights=weights)
+    mesh = _mesh(config)
     bar = tqdm(
-        total=n * tc.num_iterations,
+        total=len(config.grid) * config.train.num_iterations,
         unit="it",
         desc="training",
         disable=not progress,
@@ -597,43 +734,20 @@ def sweep(
     chunks, trained = [], 0
     try:
         for c in range(config.num_chunks):
-            idx = np.arange(c * k, min((c + 1) * k, n))
-            path = runs.chunk_path(out, c)
+            n_c = len(chunk_conditions(config, c))
             bar.set_description(f"chunk {c + 1}/{config.num_chunks}")
-            chunk_provenance = {**provenance, "chunk": c, "conditions": idx.tolist()}
-            if runs.is_finished(path):
-                _check_provenance(path, chunk_provenance)
-                tree = runs.restore_tree(path)
-                bar.update(len(idx) * tc.num_iterations)
-            else:
-                if max_chunks is not None and trained >= max_chunks:
-                    return None
-                padded = np.concatenate([idx, np.full(k - len(idx), idx[-1])])  # one program shape
-                keys = jax.vmap(lambda i: jax.random.fold_in(root, i))(padded)
-                result = train.train_conditions(
-                    keys,
-                    config.grid.conditions(padded),
-                    backbone,
-                    config=tc,
-                    mesh=mesh,
-                    progress=functools.partial(_advance, bar, len(idx)) if progress else None,
-                )
-                tree = {f: getattr(result, f)[: len(idx)] for f in train.RESULT_FIELDS}
-                tree["final_params"] = jax.tree.map(
-                    operator.itemgetter(slice(len(idx))), result.final_params
-                )
-                if not runs.is_finished(initial_path):
-                    runs.save_tree(initial_path, result.initial_params)
-                runs.save_tree(path, tree, provenance=chunk_provenance)
-                trained += 1
-            chunks.append(tree)
+            if runs.is_finished(runs.chunk_path(context.out, c)):
+                chunks.append(load_chunk(config, context, c))
+                bar.update(n_c * config.train.num_iterations)
+                continue
+            if max_chunks is not None and trained >= max_chunks:
+                return None
+            callback = functools.partial(_advance, bar, n_c) if progress else None
+            chunks.append(train_chunk(config, context, c, progress=callback, mesh=mesh))
+            trained += 1
     finally:
         bar.close()
-
-    results = {f: np.concatenate([t[f] for t in chunks]) for f in train.RESULT_FIELDS}
-    ds = results_dataset(config, results, weights_info)
-    runs.save_results(out, ds)
-    return ds
+    return merge(config, context, chunks)
 
 
 def summary_table(ds) -> str:
