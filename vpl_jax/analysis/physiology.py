@@ -26,7 +26,7 @@ Conventions:
 * **Significance**: alpha = 0.01 (paper, section 4.7) with Bonferroni corrections written as
   ``alpha / m``.
 
-All functions are pure (pandas/NumPy/SciPy/statsmodels; no JAX, no I/O).
+All functions are pure (pandas/NumPy/SciPy/statsmodels; no I/O).
 
 References:
     Wenliang & Seitz (2018), J. Neurosci. 38(27):6028-6044, Figs. 6-10 and Eq. 7;
@@ -47,31 +47,11 @@ from scipy import stats
 from statsmodels.stats.anova import anova_lm
 
 from theory.checks import InputError, InputTypeError
+from vpl_jax.analysis.recording import PROTOCOL_LAYERS, UNIT_COLUMNS
 from vpl_jax.analysis.significance import ALPHA
 
-LAYERS = ("norm1", "norm2", "conv3", "conv4", "conv5")
-"""The paper's layers 1-5 (centre units), in order."""
-
-UNIT_COLUMNS = (
-    "network",
-    "layer",
-    "layer_index",
-    "reference_deg",
-    "separation_deg",
-    "trained",
-    "unit",
-    "mean_activation",
-    "included",
-    "po_rel_deg",
-    "amplitude",
-    "slope_to",
-    "si",
-    "norm_var_po",
-    "var_ratio",
-    "best_disc",
-    "fi_to",
-)
-"""Columns of the contract's unit table."""
+LAYERS = PROTOCOL_LAYERS
+"""The paper's layers 1-5 (centre units), in order (the recording contract's layer list)."""
 
 PAIRING_COLUMNS = ("layer", "reference_deg", "separation_deg", "trained", "unit", "included")
 """Columns needed to form the trained and naive groups."""

@@ -6,8 +6,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from theory.checks import InputError
+from vpl_jax.analysis.recording import PROTOCOL_LAYERS
 from vpl_jax.analysis.significance import ALPHA
-from vpl_jax.analysis.tuning import FISHER_COLUMNS, TUNING_LAYERS
+from vpl_jax.analysis.tuning import FISHER_COLUMNS
 from vpl_jax.analysis.tuning_run import fisher_gains
 
 __all__ = ["figure_4"]
@@ -26,7 +27,7 @@ def _mean_sem(frame):
     return curves.columns.to_numpy(np.float64), mean, sem, values
 
 
-def figure_4(fisher, *, layers=TUNING_LAYERS, separations=None, alpha=ALPHA) -> plt.Figure:
+def figure_4(fisher, *, layers=PROTOCOL_LAYERS, separations=None, alpha=ALPHA) -> plt.Figure:
     """FI vs test orientation (relative to TO): panels layer x training separation.
 
     Trained networks (black) vs the naive network (gray), mean +/- SEM over networks (the naive
