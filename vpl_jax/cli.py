@@ -22,6 +22,7 @@ from theory import report_saxe, report_svd
 from theory.checks import InputError
 from vpl_jax import experiment, pretrain, report, weights
 from vpl_jax.analysis import selectivity
+from vpl_jax.cnn import commands as cnn_commands
 
 __all__ = ["build_parser", "main"]
 
@@ -289,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--no-qualify", action="store_true", help="skip the selectivity tables")
     pre.add_argument("--quiet", action="store_true", help="no progress bar")
     pre.set_defaults(handler=_weights_pretrain)
+
+    cnn_commands.register(commands)
     return parser
 
 

@@ -14,24 +14,32 @@ Experiment 1:
   Yang & Maunsell) and initial sensitivity vs learning (`vpl_jax.figures.physiology`; the unit
   table of `vpl_jax.analysis.tuning`).
 
-Any run: `learning_curves` (`vpl_jax.figures.learning`). Shared conventions:
+Experiment 2: `figure_5` (`vpl_jax.figures.experiment2`; with `face_samples` and `morph_row` of
+the face stimuli). Psychophysics: `psychophysics_figure` (psychometric functions, thresholds,
+efficiency). Any run: `learning_curves` (`vpl_jax.figures.learning`). Shared conventions:
 `vpl_jax.figures.style`.
 """
 
 from vpl_jax.figures.behaviour import figure_2
+from vpl_jax.figures.experiment2 import face_samples, figure_5, morph_row
 from vpl_jax.figures.fisher import figure_4
 from vpl_jax.figures.learning import learning_curves
 from vpl_jax.figures.physiology import figure_6, figure_7, figure_8, figure_9, figure_10
 from vpl_jax.figures.plasticity import figure_3
+from vpl_jax.figures.psychophysics import psychophysics_figure
 
 __all__ = [
     "figure_2",
     "figure_3",
     "figure_4",
+    "figure_5",
     "figure_6",
     "figure_7",
     "figure_8",
     "figure_9",
     "figure_10",
+    "face_samples",
     "learning_curves",
+    "morph_row",
+    "psychophysics_figure",
 ]
