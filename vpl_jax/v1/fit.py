@@ -356,12 +356,12 @@ def train(
                 perm, pos = rng.permutation(num_trials), 0
             rows.append(perm[pos : pos + bsz])
             pos += bsz
-        idx = jnp.asarray(np.stack(rows).astype(np.int32))
+        idx = np.stack(rows).astype(np.int32)
         if use_scan:
-            carry = _run_block(model, carry, hp_j, arrays, idx)
+            carry = _run_block(model, carry, hp_j, arrays, jnp.asarray(idx))
         else:
             for i in range(block):
-                carry = _run_step(model, carry, hp_j, arrays, idx[i])
+                carry = _run_step(model, carry, hp_j, arrays, jnp.asarray(idx[i]))
         steps += block
         bar.update(block)
         if block < config.eval_every:

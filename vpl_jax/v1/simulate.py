@@ -183,9 +183,10 @@ def gabor_filters(cy, cx, theta, freq, sigma, phase, gamma, size: int) -> jax.Ar
     """
     args = jnp.broadcast_arrays(*map(jnp.asarray, (cy, cx, theta, freq, sigma, phase, gamma)))
     cy, cx, theta, freq, sigma, phase, gamma = (a[..., None, None] for a in args)
-    y, x = jnp.meshgrid(
-        jnp.arange(size, dtype=jnp.float32), jnp.arange(size, dtype=jnp.float32), indexing="ij"
-    )
+    grid = jnp.arange(size, dtype=jnp.float32)
+    lead = (1,) * (cy.ndim - 2)
+    y = grid.reshape(lead + (size, 1))
+    x = grid.reshape(lead + (1, size))
     dx, dy = x - cx, y - cy
     xr = dx * jnp.cos(theta) + dy * jnp.sin(theta)
     yr = -dx * jnp.sin(theta) + dy * jnp.cos(theta)
