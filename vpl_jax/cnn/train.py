@@ -79,9 +79,11 @@ __all__ = [
     "corrupt_labels",
     "evaluate",
     "init_state",
+    "init_states",
     "load_run",
     "mean_image",
     "preprocess",
+    "step_networks",
     "train",
     "train_step",
 ]
@@ -508,12 +510,14 @@ def _epoch_end(state, epoch, eval_x, val_labels, test_labels, *, config: TrainCo
 
 
 @functools.partial(jax.jit, static_argnames="config")
-def _init_states(keys, *, config: TrainConfig):
+def init_states(keys: Array, *, config: TrainConfig) -> TrainState:
+    """Fresh stacked states of ``C`` networks from their init keys ``(C,)`` (jitted)."""
     return jax.vmap(functools.partial(init_state, config=config))(keys)
 
 
 @functools.partial(jax.jit, static_argnames="config", donate_argnums=0)
-def _steps(state, keys, cond, images, labels, idx, mean, *, config: TrainConfig):
+def step_networks(state, keys, cond, images, labels, idx, mean, *, config: TrainConfig):
+    """One `train_step` of every network (vmapped over ``C``, jitted, ``state`` donated)."""
     return jax.vmap(
         functools.partial(train_step, config=config), in_axes=(0, 0, 0, None, 0, 0, None)
     )(state, keys, cond, images, labels, idx, mean)
@@ -682,7 +686,7 @@ def train(
 
     chunks = _chunks(c, config.chunk_size)
     take = lambda tree, sl: jax.tree.map(lambda a: a[sl], tree)
-    states = [_init_states(k_init[sl], config=config) for sl in chunks]
+    states = [init_states(k_init[sl], config=config) for sl in chunks]
     hist = np.full((config.epochs, c, len(METRICS)), np.nan, np.float32)
     gosi = np.full((config.epochs, c, len(model.TUNING_LAYERS)), np.nan, np.float32)
     frac = np.full_like(gosi, np.nan)
@@ -726,7 +730,7 @@ def train(
         ]
         for t in range(steps):
             for j, (cd, lab, _, ka) in enumerate(parts):
-                states[j] = _steps(
+                states[j] = step_networks(
                     states[j],
                     _step_keys(ka, epoch, t),
                     cd,

@@ -89,8 +89,8 @@ def test_unrolled_and_vectorized_steps_agree(key):
             if mode == "unrolled"
             else train.TrainConfig(epochs=2, eval_batch_size=64, batching=mode)
         )
-        st = train._init_states(keys, config=cfg)
-        out[mode] = train._steps(
+        st = train.init_states(keys, config=cfg)
+        out[mode] = train.step_networks(
             st, keys, cond, jnp.asarray(sp.train_images), labels, idx, mean, config=cfg
         )
     _assert_trees_close(out["unrolled"].params, out["vectorized"].params, rtol=1e-3, atol=1e-4)
