@@ -11,7 +11,7 @@ from PIL import Image
 from theory.checks import InputError
 from vpl_jax import faces
 
-SIZE = 48  # generator tests render small faces (fast); geometry scales with the size
+SIZE = 96  # generator tests render small faces (fast); geometry scales with the size
 
 
 # ------------------------------------------------------------------ morph levels and frames
@@ -139,7 +139,7 @@ def _centroids(image, points, radius=6):
     return np.asarray(out)
 
 
-def _grid_points(rng, size=160, spacing=32, jitter=6.0):
+def _grid_points(rng, size=128, spacing=32, jitter=6.0):
     g = np.arange(spacing, size - spacing + 1, spacing, dtype=np.float64)
     base = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)
     return base + rng.uniform(-jitter, jitter, base.shape), base + rng.uniform(
@@ -164,20 +164,20 @@ def test_host_warp_maps_source_landmarks_onto_targets_subpixel():
     # the warped coordinate ramps hold the source position of every output pixel: at targets on
     # pixel centres they give the sources exactly, T(target) = source
     dst_int = np.round(dst)
-    xs, ys = (faces.warp_image(r, src, dst_int, background=-1.0) for r in _ramps((160, 160)))
+    xs, ys = (faces.warp_image(r, src, dst_int, background=-1.0) for r in _ramps((128, 128)))
     rows, cols = dst_int[:, 1].astype(int), dst_int[:, 0].astype(int)
     np.testing.assert_allclose(np.stack([xs[rows, cols], ys[rows, cols]], 1), src, atol=1e-3)
     # between pixel centres the bilinear read-out of the kinked map stays sub-pixel
-    xs, ys = (faces.warp_image(r, src, dst, background=-1.0) for r in _ramps((160, 160)))
+    xs, ys = (faces.warp_image(r, src, dst, background=-1.0) for r in _ramps((128, 128)))
     err = np.hypot(_sample(xs, dst) - src[:, 0], _sample(ys, dst) - src[:, 1])
     assert err.max() < 0.5, err.max()
     # blobs drawn at the sources land on the targets (a moderate warp; the centroid of a blob
     # straddling triangles with different affine maps moves by O(blob SD x strain))
     src, dst = _grid_points(rng, jitter=2.0)
-    warped = faces.warp_image(_blobs(src, (160, 160)), src, dst, background=0.0)
+    warped = faces.warp_image(_blobs(src, (128, 128)), src, dst, background=0.0)
     assert np.abs(_centroids(warped, dst) - dst).max() < 0.4
     # the identity warp leaves the image unchanged
-    image = _blobs(src, (160, 160))
+    image = _blobs(src, (128, 128))
     np.testing.assert_allclose(faces.warp_image(image, src, src, background=0.0), image, atol=1e-3)
 
 
@@ -198,7 +198,7 @@ def test_device_warp_maps_landmarks_onto_the_interpolated_shape_subpixel():
     # 0.75} the interpolated shape S_w lies on pixel centres, where the map is read exactly
     src_f = np.round(_grid_points(rng)[0])
     src_m = src_f + 4.0 * rng.integers(-1, 2, src_f.shape)
-    xs, ys = _ramps((160, 160))
+    xs, ys = _ramps((128, 128))
     zero = np.zeros_like(xs)
     # male = a coordinate ramp, female = 0: frame / w is the male ramp warped onto S_w, so it
     # holds, at S_w, the male landmarks (and symmetrically for the female face)
@@ -224,7 +224,7 @@ def test_device_warp_maps_landmarks_onto_the_interpolated_shape_subpixel():
     assert np.abs(got - src_m).max() < 0.5
     # blobs: the morph's blended blobs sit on the interpolated landmarks
     src_m, src_f = _grid_points(rng, jitter=2.0)
-    blobs = [_blobs(src_m, (160, 160)), _blobs(src_f, (160, 160)), zero]  # 3 rows: one program
+    blobs = [_blobs(src_m, (128, 128)), _blobs(src_f, (128, 128)), zero]  # 3 rows: one program
     bank = _bank_from(blobs, [src_m, src_f, src_f], [1, 0, 0])
     frames = np.asarray(
         faces.face_triplets(bank, jnp.array([[0, 1], [0, 1]]), jnp.asarray([1.0, 0.6, 0.0]))
@@ -248,8 +248,8 @@ def test_device_morph_agrees_with_the_skimage_morph(small_faces):
     bank = faces.face_bank(fs)
     pairs = np.stack([np.arange(10), 40 + np.arange(10)], 1)  # the shapes of the monotone test
     weights = jnp.asarray(faces.FRAME_MALE_WEIGHTS)
-    got = np.asarray(faces.face_triplets(bank, jnp.asarray(pairs), weights))[:4, 8]  # F3: 0.35
-    for (m, f), frame in zip(pairs[:4], got, strict=True):
+    got = np.asarray(faces.face_triplets(bank, jnp.asarray(pairs), weights))[:2, 8]  # F3: 0.35
+    for (m, f), frame in zip(pairs[:2], got, strict=True):
         want = faces.morph(fs.images[m], fs.images[f], 0.35, fs.landmarks[m], fs.landmarks[f])
         diff = np.abs(frame - want)
         # one procedure; the triangulations (mean shape vs target shape) may differ locally
@@ -326,7 +326,7 @@ def test_generator_shapes_ranges_determinism(small_faces):
 
 
 def test_landmarks_sit_on_the_rendered_features():
-    size = 227
+    size = SIZE
     p = faces.face_params(jax.random.key(5), jnp.array([1.0, -1.0]))
     img = np.asarray(faces.render_faces(p, size=size))
     dark = np.asarray(faces.render_faces(p._replace(skin=jnp.full(2, 0.3)), size=size))
@@ -357,7 +357,7 @@ def _classifier(images, sex):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    x = images.reshape(len(images), -1)
+    x = images[:, ::2, ::2].reshape(len(images), -1)  # half resolution: a faster fit
     return make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=2000)).fit(x, sex)
 
 
@@ -365,7 +365,7 @@ def test_sex_axis_is_linearly_decodable_and_morphs_are_monotone(small_faces):
     train = faces.bundled_faces(jax.random.key(11), 60, 60, size=SIZE)
     clf = _classifier(train.images, train.sex)
     held_out = small_faces  # other identities
-    acc = clf.score(held_out.images.reshape(80, -1), held_out.sex)
+    acc = clf.score(held_out.images[:, ::2, ::2].reshape(80, -1), held_out.sex)
     assert acc >= 0.9, acc
     # planted null: the same classifier pipeline on shuffled labels of male-only faces is at chance
     null = faces.bundled_faces(jax.random.key(12), 120, 1, size=SIZE)
@@ -374,7 +374,7 @@ def test_sex_axis_is_linearly_decodable_and_morphs_are_monotone(small_faces):
     null_clf = _classifier(null.images[:120], fake)
     probe = faces.bundled_faces(jax.random.key(13), 80, 1, size=SIZE).images[:80]
     null_acc = null_clf.score(
-        probe.reshape(80, -1), rng.permutation(np.r_[np.ones(40), np.zeros(40)])
+        probe[:, ::2, ::2].reshape(80, -1), rng.permutation(np.r_[np.ones(40), np.zeros(40)])
     )
     assert null_acc < 0.7, null_acc
     # the morph continuum of held-out pairs is monotone along the classifier's decision value
@@ -383,7 +383,7 @@ def test_sex_axis_is_linearly_decodable_and_morphs_are_monotone(small_faces):
     weights = jnp.asarray(faces.FRAME_MALE_WEIGHTS[::-1])  # F5 ... M5, increasing
     for warp in (True, False):
         frames = np.asarray(faces.face_triplets(bank, pairs, weights, warp=warp))
-        dec = clf.decision_function(frames.reshape(10 * 11, -1)).reshape(10, 11)
+        dec = clf.decision_function(frames[..., ::2, ::2].reshape(10 * 11, -1)).reshape(10, 11)
         steps = np.diff(dec, axis=1)
         assert np.all(dec[:, -1] > dec[:, 0])
         assert np.mean(steps > 0) >= 0.95, (warp, np.mean(steps > 0))
@@ -392,7 +392,9 @@ def test_sex_axis_is_linearly_decodable_and_morphs_are_monotone(small_faces):
     p = faces.face_params(jax.random.key(3), jnp.r_[jnp.ones(40), -jnp.ones(40)])
     pm, pf = jax.tree.map(lambda a: a[0], p), jax.tree.map(lambda a: a[40], p)
     row = faces.interpolate_params(pm, pf, weights)
-    dec = clf.decision_function(np.asarray(faces.render_faces(row, size=SIZE)).reshape(11, -1))
+    dec = clf.decision_function(
+        np.asarray(faces.render_faces(row, size=SIZE))[:, ::2, ::2].reshape(11, -1)
+    )
     assert np.all(np.diff(dec) > 0)
 
 

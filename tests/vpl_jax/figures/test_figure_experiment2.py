@@ -72,7 +72,7 @@ def test_figure_5_says_no_data(planted):
 
 @pytest.fixture(scope="module")
 def small_set():
-    return faces.bundled_faces(jax.random.key(0), 4, 3, size=48)  # the size of test_faces
+    return faces.bundled_faces(jax.random.key(0), 4, 3, size=96)  # the size of test_faces
 
 
 def test_face_samples_and_morph_row(small_set):
