@@ -16,8 +16,8 @@ Conventions:
   functions are jittable and vmap over tasks (stack the weights / statistics / learning rates
   along a leading axis ``C``).
 
-On top of the general solver this module builds the networks of the Saxe theory (spec A.4, A.6,
-A.7): the 3-layer network ``W1 in R^{N x 2}, W2 in R^{1 x N}`` with its projections onto the
+On top of the general solver this module builds the networks of Saxe's theory of perceptual
+learning (*A deep learning theory of perceptual learning dynamics*, poster): the 3-layer network ``W1 in R^{N x 2}, W2 in R^{1 x N}`` with its projections onto the
 alpha/beta manifold and the off-manifold residual, the depth-L full-matrix construction for the
 reverse hierarchy, and the multi-location pooling network for transfer.
 """
@@ -33,12 +33,14 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, ArrayLike, Float
 
+from theory.checks import InputError, is_concrete
 from theory.tuning import TaskVectors
 
 __all__ = [
     "PoolingParams",
     "chain_network",
     "chain_projection",
+    "check_schedule",
     "gradient_descent",
     "gradients",
     "loss",
@@ -56,15 +58,15 @@ __all__ = [
 def _check_chain(weights: tuple, sigma_xx, sigma_yx) -> None:
     """Static shape checks (trace time) for a weight chain and its data statistics."""
     if not isinstance(weights, tuple | list) or len(weights) < 1:
-        raise ValueError(
+        raise InputError(
             f"weights must be a non-empty tuple of matrices (depth >= 1), got {type(weights)=}"
         )
     for i, w in enumerate(weights):
         if np.ndim(w) != 2:
-            raise ValueError(f"weights[{i}] must be a matrix (rank 2), got shape {np.shape(w)}")
+            raise InputError(f"weights[{i}] must be a matrix (rank 2), got shape {np.shape(w)}")
     for i in range(1, len(weights)):
         if weights[i].shape[1] != weights[i - 1].shape[0]:
-            raise ValueError(
+            raise InputError(
                 f"weights[{i}] has shape {weights[i].shape} but weights[{i - 1}] has shape "
                 f"{weights[i - 1].shape}: expected weights[{i}].shape[1] == "
                 f"weights[{i - 1}].shape[0] (input-first ordering)"
@@ -72,11 +74,11 @@ def _check_chain(weights: tuple, sigma_xx, sigma_yx) -> None:
     n_in = weights[0].shape[1]
     n_out = weights[-1].shape[0]
     if jnp.shape(sigma_xx) != (n_in, n_in):
-        raise ValueError(
+        raise InputError(
             f"sigma_xx must have shape (n_in, n_in) = {(n_in, n_in)}, got {jnp.shape(sigma_xx)}"
         )
     if jnp.shape(sigma_yx) != (n_out, n_in):
-        raise ValueError(
+        raise InputError(
             f"sigma_yx must have shape (n_out, n_in) = {(n_out, n_in)}, got {jnp.shape(sigma_yx)}"
         )
 
@@ -198,7 +200,7 @@ def gradient_descent(
         ``num_steps // record_every + 1``.
 
     Raises:
-        ValueError: if the shapes do not chain, ``num_steps < 0``, ``record_every < 1`` or
+        InputError: if the shapes do not chain, ``num_steps < 0``, ``record_every < 1`` or
             ``num_steps % record_every != 0``.
 
     Examples:
@@ -210,7 +212,7 @@ def gradient_descent(
     """
     weights0 = tuple(jnp.asarray(w) for w in weights0)
     _check_chain(weights0, sigma_xx, sigma_yx)
-    _check_schedule(num_steps, record_every)
+    check_schedule(num_steps, record_every)
     dtype = jnp.result_type(*weights0)
     sigma_xx = jnp.asarray(sigma_xx, dtype=dtype)
     sigma_yx = jnp.asarray(sigma_yx, dtype=dtype)
@@ -224,13 +226,30 @@ def gradient_descent(
     )
 
 
-def _check_schedule(num_steps, record_every) -> tuple[int, int]:
+def check_schedule(num_steps: int, record_every: int) -> tuple[int, int]:
+    """Validate a gradient-descent schedule and return it as Python ``int``s.
+
+    Args:
+        num_steps: number of steps, an integer >= 0.
+        record_every: recording period, an integer >= 1 that divides ``num_steps``.
+
+    Returns:
+        ``(num_steps, record_every)`` as ``int``.
+
+    Raises:
+        InputError: naming the parameter, for a value outside its range or a period that does
+            not divide ``num_steps``.
+
+    Examples:
+        >>> check_schedule(10.0, 5)
+        (10, 5)
+    """
     if isinstance(num_steps, bool) or int(num_steps) != num_steps or num_steps < 0:
-        raise ValueError(f"num_steps must be an integer >= 0, got {num_steps=}")
+        raise InputError(f"num_steps must be an integer >= 0, got {num_steps=}")
     if isinstance(record_every, bool) or int(record_every) != record_every or record_every < 1:
-        raise ValueError(f"record_every must be an integer >= 1, got {record_every=}")
+        raise InputError(f"record_every must be an integer >= 1, got {record_every=}")
     if num_steps % record_every != 0:
-        raise ValueError(
+        raise InputError(
             f"record_every must divide num_steps, got {num_steps=} and {record_every=}"
         )
     return int(num_steps), int(record_every)
@@ -238,7 +257,7 @@ def _check_schedule(num_steps, record_every) -> tuple[int, int]:
 
 def _descend(grad_fn, params0, lr, num_steps, record_every, observe):
     """Generic plain gradient descent ``p <- p - lr grad_fn(p)`` with recording (lax.scan)."""
-    num_steps, record_every = _check_schedule(num_steps, record_every)
+    num_steps, record_every = check_schedule(num_steps, record_every)
     if observe is None:
         observe = lambda p: p
     dtype = jnp.result_type(*jax.tree_util.tree_leaves(params0))
@@ -261,7 +280,7 @@ def _descend(grad_fn, params0, lr, num_steps, record_every, observe):
 
 
 # ---------------------------------------------------------------------------------------------
-# the 3-layer Saxe network (spec A.2-A.4)
+# the 3-layer Saxe network
 
 
 def _two_stimulus_statistics(c, dtype) -> tuple[Array, Array]:
@@ -273,7 +292,7 @@ def _two_stimulus_statistics(c, dtype) -> tuple[Array, Array]:
 def saxe_network(
     task: TaskVectors, *, c: Float[ArrayLike, ""] = 1.0, beta0: Float[ArrayLike, ""] = 0.0
 ) -> tuple[tuple[Array, Array], Array, Array]:
-    """Initial weights and data statistics of the 3-layer network of spec A.2.
+    """Initial weights and data statistics of the 3-layer network of Saxe's poster.
 
     ``W1(0) = G = [g+, g-]`` (shape ``(N, 2)``), ``W2(0) = beta0 d^T`` (shape ``(1, N)``), inputs
     one-hot ``x+ = e1, x- = e2`` with targets ``+c, -c`` and the loss summed over both stimuli,
@@ -288,11 +307,11 @@ def saxe_network(
         ``((W1, W2), sigma_xx, sigma_yx)`` ready for :func:`gradient_descent`.
 
     Raises:
-        ValueError: if the task vectors are not 1-D of equal length.
+        InputError: if the task vectors are not 1-D of equal length.
     """
     g_plus, g_minus, d = (jnp.asarray(a) for a in (task.g_plus, task.g_minus, task.d))
     if g_plus.ndim != 1 or g_plus.shape != g_minus.shape:
-        raise ValueError(
+        raise InputError(
             f"task.g_plus and task.g_minus must be 1-D of equal length (one task; vmap for "
             f"many), got shapes {g_plus.shape} and {g_minus.shape}"
         )
@@ -306,7 +325,7 @@ def saxe_network(
 def saxe_projection(
     weights: tuple[Array, Array], task: TaskVectors
 ) -> tuple[Float[Array, ""], Float[Array, ""], Float[Array, ""]]:
-    """Project the 3-layer weights onto the alpha/beta manifold (spec A.4).
+    """Project the 3-layer weights onto the alpha/beta manifold of :mod:`theory.saxe`.
 
     ``alpha_hat = <W1 - G, D>_F / ||D||_F^2`` with ``D = [d, -d]``, ``beta_hat = W2 d / ||d||^2``
     and the residual ``r = ||W1 - G - alpha_hat D||_F + ||W2 - beta_hat d^T||``.
@@ -329,13 +348,13 @@ def saxe_projection(
 
 
 # ---------------------------------------------------------------------------------------------
-# depth-L full-matrix construction (spec A.6)
+# depth-L full-matrix construction (the reverse hierarchy)
 
 
 def chain_network(
     task: TaskVectors, b0_upper: Float[ArrayLike, " Lm1"], *, c: Float[ArrayLike, ""] = 1.0
 ) -> tuple[tuple[Array, ...], Array, Array]:
-    """Depth-L linear network whose dynamics are exactly the scalar chain of spec A.6.
+    """Depth-L linear network whose dynamics are exactly the scalar chain (reverse hierarchy).
 
     ``W1 = G = [g+, g-]`` (so ``b1(0) = sqrt(v)``), hidden layers ``W_k = b_k(0) dhat dhat^T``
     (``N x N``, ``k = 2..L-1``) and readout ``W_L = b_L(0) dhat^T`` with ``dhat = d/||d||``.
@@ -352,11 +371,11 @@ def chain_network(
         ``(weights0, sigma_xx, sigma_yx)`` with ``weights0`` input-first of length ``L``.
 
     Raises:
-        ValueError: if ``b0_upper`` is not 1-D with at least one entry (depth >= 2).
+        InputError: if ``b0_upper`` is not 1-D with at least one entry (depth >= 2).
     """
     b0_upper = jnp.asarray(b0_upper)
     if b0_upper.ndim != 1 or b0_upper.shape[0] < 1:
-        raise ValueError(
+        raise InputError(
             "b0_upper must be 1-D with L - 1 >= 1 entries (network depth L >= 2), got shape "
             f"{b0_upper.shape}"
         )
@@ -404,7 +423,7 @@ def chain_projection(
 
 
 # ---------------------------------------------------------------------------------------------
-# multi-location pooling network for transfer (spec A.7)
+# multi-location pooling network for transfer
 
 
 class PoolingParams(NamedTuple):
@@ -423,15 +442,11 @@ class PoolingParams(NamedTuple):
 
 def _check_pool(pool) -> None:
     if np.ndim(pool) != 2:
-        raise ValueError(f"pool must be a (P, K) matrix of pooling rows c_p, got {jnp.shape(pool)}")
-    if _is_concrete(pool):
+        raise InputError(f"pool must be a (P, K) matrix of pooling rows c_p, got {jnp.shape(pool)}")
+    if is_concrete(pool):
         norms = np.linalg.norm(np.asarray(pool), axis=1)
         if not np.allclose(norms, 1.0, rtol=1e-6, atol=0):
-            raise ValueError(f"pool rows c_p must have unit norm (||c_p|| = 1), got norms {norms}")
-
-
-def _is_concrete(x) -> bool:
-    return not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(x))
+            raise InputError(f"pool rows c_p must have unit norm (||c_p|| = 1), got norms {norms}")
 
 
 def pooling_network(
@@ -457,7 +472,7 @@ def pooling_network(
         :class:`PoolingParams`.
 
     Raises:
-        ValueError: if ``pool`` is not a matrix with unit-norm rows.
+        InputError: if ``pool`` is not a matrix with unit-norm rows.
     """
     _check_pool(pool)
     pool = jnp.asarray(pool)
@@ -536,7 +551,7 @@ def pooling_gradient_descent(
         ``(params_final, records)``.
 
     Raises:
-        ValueError: for a bad schedule or pooling matrix.
+        InputError: for a bad schedule or pooling matrix.
     """
     _check_pool(pool)
     pool = jnp.asarray(pool)

@@ -1,4 +1,7 @@
-r"""Linear autoencoder on natural-image patches (spec B.5; paper Fig. 5 and SI Fig. 2).
+r"""Linear autoencoder on natural-image patches (paper Fig. 5, SI Fig. 2).
+
+The paper: Benjamin, Zhang, Qiu, Stocker & Kording (2022), *Efficient neural codes naturally
+emerge through gradient descent learning*.
 
 A depth-N fully connected linear network ``y = W_N ... W_1 x`` (no biases, every width
 ``n = patch_size^2``, so there is no bottleneck) is trained to reconstruct centred greyscale
@@ -58,6 +61,7 @@ from jax import lax
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from theory import deep_linear, sensitivity, stimuli
+from theory.checks import InputError
 
 __all__ = [
     "LinearAEConfig",
@@ -92,7 +96,7 @@ class LinearAEConfig:
         batch_size: ``None`` for full-batch GD on the covariance (default); an integer >= 1 for
             minibatch SGD on the patches (paper: 16 384).
         num_patches: patches sampled from the photos, >= 2 (paper: > 100 000).
-        center: subtract the mean patch before PCA and training (recommended by spec B.5 so the
+        center: subtract the mean patch before PCA and training (recommended, so that the
             PCA basis is the eigenbasis of the second moments the network sees).
         num_freqs: frequencies ``f_k = k (patch_size / 2) / num_freqs``, ``k = 1..num_freqs``
             (up to Nyquist), >= 2.
@@ -124,7 +128,7 @@ class LinearAEConfig:
         def _int(name, lo):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-                raise ValueError(f"{name} must be an integer >= {lo}, got {name}={v!r}")
+                raise InputError(f"{name} must be an integer >= {lo}, got {name}={v!r}")
 
         for name, lo in (
             ("patch_size", 2),
@@ -141,16 +145,16 @@ class LinearAEConfig:
         if self.batch_size is not None:
             _int("batch_size", 1)
         if self.num_steps % self.record_every != 0:
-            raise ValueError(
+            raise InputError(
                 f"record_every must divide num_steps, got num_steps={self.num_steps} and "
                 f"record_every={self.record_every}"
             )
         for name in ("init_scale", "lr", "amplitude", "acuity_cutoff"):
             v = getattr(self, name)
             if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {name}={v!r}")
+                raise InputError(f"{name} must be a finite number > 0, got {name}={v!r}")
         if self.window not in stimuli.SINUSOID_WINDOWS:
-            raise ValueError(
+            raise InputError(
                 f"window must be one of {stimuli.SINUSOID_WINDOWS}, got {self.window!r}"
             )
 
@@ -246,13 +250,13 @@ def patch_statistics(
         ``(mean, sigma_xx)`` of shapes ``(n,)`` and ``(n, n)`` (dtype of ``patches``).
 
     Raises:
-        ValueError: if there are fewer than 2 patches or ``chunk_size < 1``.
+        InputError: if there are fewer than 2 patches or ``chunk_size < 1``.
     """
     x = jnp.asarray(patches)
     if x.ndim < 2 or x.shape[0] < 2:
-        raise ValueError(f"patches must have shape (P, ...) with P >= 2, got {x.shape}")
+        raise InputError(f"patches must have shape (P, ...) with P >= 2, got {x.shape}")
     if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size=}")
+        raise InputError(f"chunk_size must be >= 1, got {chunk_size=}")
     x = x.reshape(x.shape[0], -1)
     x = x.astype(jnp.result_type(x, float))
     num = x.shape[0]
@@ -277,11 +281,11 @@ def pca(sigma_xx: Float[ArrayLike, "n n"]) -> tuple[Float[Array, " n"], Float[Ar
         (a deterministic sign).
 
     Raises:
-        ValueError: if ``sigma_xx`` is not square.
+        InputError: if ``sigma_xx`` is not square.
     """
     s = jnp.asarray(sigma_xx)
     if s.ndim != 2 or s.shape[0] != s.shape[1]:
-        raise ValueError(f"sigma_xx must be a square matrix, got shape {s.shape}")
+        raise InputError(f"sigma_xx must be a square matrix, got shape {s.shape}")
     vals, vecs = jnp.linalg.eigh(0.5 * (s + s.T))
     vals, vecs = vals[::-1], vecs[:, ::-1]
     pivot = jnp.take_along_axis(vecs, jnp.argmax(jnp.abs(vecs), axis=0)[None, :], axis=0)
@@ -294,12 +298,12 @@ def loglog_fit(x: Float[ArrayLike, " K"], y: Float[ArrayLike, " K"]) -> tuple[fl
     Host-side (NumPy) analysis; non-finite or non-positive points are dropped.
 
     Raises:
-        ValueError: if fewer than 3 usable points remain.
+        InputError: if fewer than 3 usable points remain.
     """
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
     if ok.sum() < 3:
-        raise ValueError(f"need >= 3 positive finite points for a log-log fit, got {int(ok.sum())}")
+        raise InputError(f"need >= 3 positive finite points for a log-log fit, got {int(ok.sum())}")
     return linear_fit(np.log(x[ok]), np.log(y[ok]))
 
 
@@ -307,12 +311,12 @@ def linear_fit(x: Float[ArrayLike, " K"], y: Float[ArrayLike, " K"]) -> tuple[fl
     """Least-squares line ``y = slope x + intercept``: ``(slope, intercept, R^2)`` (NumPy).
 
     Raises:
-        ValueError: if fewer than 3 finite points are given.
+        InputError: if fewer than 3 finite points are given.
     """
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     ok = np.isfinite(x) & np.isfinite(y)
     if ok.sum() < 3:
-        raise ValueError(f"need >= 3 finite points for a linear fit, got {int(ok.sum())}")
+        raise InputError(f"need >= 3 finite points for a linear fit, got {int(ok.sum())}")
     x, y = x[ok], y[ok]
     slope, intercept = np.polyfit(x, y, 1)
     resid = y - (slope * x + intercept)
@@ -326,7 +330,7 @@ def power_law_exponent(
 ) -> tuple[float, float]:
     """Exponent ``gamma`` of ``lambda_k ~ k^-gamma`` fitted on ranks ``k_min..k_max`` (1-based).
 
-    Natural images with a ``1/f^2`` power spectrum give ``gamma ~ 1`` (spec B.5). The default
+    Natural images with a ``1/f^2`` power spectrum give ``gamma ~ 1``. The default
     range skips the first (mean-luminance) component and stops at ``n / 4``, before the
     pixel-grid corner of the spectrum.
 
@@ -339,12 +343,12 @@ def power_law_exponent(
         ``(gamma, r2)``.
 
     Raises:
-        ValueError: for a range with fewer than 3 ranks.
+        InputError: for a range with fewer than 3 ranks.
     """
     ev = np.asarray(eigvals, np.float64)
     k_max = ev.shape[0] // 4 if k_max is None else k_max
     if not 1 <= k_min < k_max <= ev.shape[0] or k_max - k_min < 2:
-        raise ValueError(
+        raise InputError(
             f"k_min and k_max must satisfy 1 <= k_min, k_min + 2 <= k_max <= n = {ev.shape[0]}, "
             f"got {k_min=}, {k_max=}"
         )
@@ -397,11 +401,11 @@ def frequency_sensitivity(
         ``D(f)``, shape ``(F,)``. Jitted, with ``config`` static.
 
     Raises:
-        ValueError: if ``weight`` does not have ``n`` columns.
+        InputError: if ``weight`` does not have ``n`` columns.
     """
     w = jnp.asarray(weight)
     if w.ndim != 2 or w.shape[1] != config.n_inputs:
-        raise ValueError(f"weight must have shape (m, {config.n_inputs}), got {w.shape}")
+        raise InputError(f"weight must have shape (m, {config.n_inputs}), got {w.shape}")
     dtype = w.dtype
     phases = sensitivity.equally_spaced_phases(config.num_phases, dtype)
 
@@ -531,7 +535,7 @@ def train(
         A :class:`LinearAEResult`.
 
     Raises:
-        ValueError: if ``sigma_xx`` has the wrong shape, or minibatch SGD is requested without
+        InputError: if ``sigma_xx`` has the wrong shape, or minibatch SGD is requested without
             ``patches`` of shape ``(P, n)``.
 
     Examples:
@@ -546,10 +550,10 @@ def train(
     n = config.n_inputs
     sxx = jnp.asarray(sigma_xx, dtype)
     if sxx.shape != (n, n):
-        raise ValueError(f"sigma_xx must have shape (n, n) = {(n, n)}, got {sxx.shape}")
+        raise InputError(f"sigma_xx must have shape (n, n) = {(n, n)}, got {sxx.shape}")
     if config.batch_size is not None:
         if patches is None or jnp.ndim(patches) != 2 or jnp.shape(patches)[1] != n:
-            raise ValueError(
+            raise InputError(
                 f"patches of shape (P, {n}) are required for minibatch SGD (batch_size set), "
                 f"got {None if patches is None else jnp.shape(patches)}"
             )
@@ -621,20 +625,20 @@ def threshold_slope(
 
     The elbow is the first frequency above the minimum of ``T`` where ``T`` exceeds
     ``rise_factor`` times that minimum; the fit uses every finite point from there on. The paper
-    describes the rise as linear (slope 1); spec B.5 predicts up to 2 from the spectrum alone.
+    describes the rise as linear (slope 1); a ``1/f^2`` spectrum alone predicts up to 2.
 
     Raises:
-        ValueError: if ``rise_factor <= 1`` or fewer than 3 points lie above the elbow.
+        InputError: if ``rise_factor <= 1`` or fewer than 3 points lie above the elbow.
     """
     if not rise_factor > 1:
-        raise ValueError(f"rise_factor must be > 1, got {rise_factor=}")
+        raise InputError(f"rise_factor must be > 1, got {rise_factor=}")
     f = np.asarray(freqs, np.float64)
     t = np.asarray(thresholds, np.float64)
     finite = np.isfinite(t)
     i_min = int(np.nanargmin(np.where(finite, t, np.nan)))
     rising = np.nonzero((np.arange(f.size) > i_min) & (t >= rise_factor * t[i_min]))[0]
     if rising.size == 0:
-        raise ValueError("T(f) never rises above rise_factor times its minimum")
+        raise InputError("T(f) never rises above rise_factor times its minimum")
     i0 = int(rising[0])
     slope, _, r2 = loglog_fit(f[i0:][finite[i0:]], t[i0:][finite[i0:]])
     return slope, float(f[i0]), r2

@@ -1,4 +1,7 @@
-"""``vpl-jax theory saxe --out DIR``: figures and the reference table of the Saxe theory (seed 001).
+"""``vpl-jax theory saxe --out DIR``: figures and the reference table of the Saxe theory.
+
+The theory is that of A. M. Saxe, *A deep learning theory of perceptual learning dynamics*
+(poster), worked out in :mod:`theory.saxe`.
 
 Writes into ``out_dir``:
 
@@ -11,11 +14,13 @@ Writes into ``out_dir``:
 * ``within_layer_profile.png``: |alpha* d_j| versus preferred orientation, fine versus coarse;
 * ``transfer.png``: relative transfer y_b/y_a versus c_ab (theory lines, pooling-network gradient
   descent points);
-* ``reference_table.csv`` (also printed) and ``summary.json`` (agreement checks, savings).
+* ``reference_table.csv`` (:func:`format_table` gives it as aligned text) and ``summary.json``
+  (agreement checks, savings).
 
 This module is the only place where the Saxe theory is plotted or written to disk; the numerics
 live in :mod:`theory.saxe` and :mod:`theory.deep_linear`. It runs in float64 (it enables x64 for
-its own duration) and uses matplotlib's Agg canvas (no display needed).
+its own duration), draws on ``matplotlib.figure.Figure`` objects with the Agg canvas (no display,
+no pyplot state) and prints nothing (the command line prints the table).
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ from tqdm.auto import tqdm
 from theory import deep_linear as dl
 from theory import saxe
 from theory import tuning as tu
+
+__all__ = ["format_table", "run", "write_table_csv"]
 
 FINE_DEG, COARSE_DEG = 2.0, 45.0
 C_AB_POINTS = (0.25, 0.5, 0.75)
@@ -66,7 +73,11 @@ TABLE_HEADERS = {
 
 
 def format_table(table: dict[str, np.ndarray]) -> str:
-    """The reference table as aligned text (one row per stimulus separation)."""
+    """The reference table as aligned text (one row per stimulus separation).
+
+    The default table of :func:`theory.saxe.reference_table` is computed for ``c = 1``,
+    ``tau = 1``, ``beta0 = 0`` and von Mises tuning with ``N = 180``, ``kappa = 2``.
+    """
     widths = {
         k: max(len(fmt.format(1.0)), len(TABLE_HEADERS[k])) for k, fmt in TABLE_FORMATS.items()
     }
@@ -304,10 +315,6 @@ def run(out_dir: Path, *, progress: bool = True) -> dict:
             bar.set_postfix_str(name)
             part()
     write_table_csv(table, out / "reference_table.csv")
-    text = format_table(table)
-    print("Reference numbers (spec A.5; c = 1, tau = 1, beta0 = 0, von Mises N = 180, kappa = 2):")
-    print(text)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     files = sorted(str(p) for p in out.iterdir())
-    print(f"wrote {len(files)} files to {out}")
     return {"table": table, "files": files, "summary": summary}

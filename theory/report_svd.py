@@ -1,4 +1,8 @@
-"""Figures and numbers for seed 003's linear theory: ``vpl-jax theory svd --out DIR [--full-size]``.
+"""Figures and numbers of the linear theory of efficient codes: ``vpl-jax theory svd --out DIR``.
+
+The paper: Benjamin, Zhang, Qiu, Stocker & Kording (2022), *Efficient neural codes naturally
+emerge through gradient descent learning* (linear networks, Fig. 5 and SI Fig. 2). Add
+``--full-size`` for the paper's sizes.
 
 Runs, in order:
 
@@ -15,7 +19,9 @@ Writes into ``out_dir``: ``pca_spectrum.png``, ``pc_learning_curves.png``,
 flattened) and ``half_times.csv`` (per depth and PC: variance, t10, t50, t90 in steps).
 
 This module is the only place with plotting and file output for this part of the theory; the
-numerical modules stay pure.
+numerical modules stay pure. Figures are drawn on ``matplotlib.pyplot.subplots`` figures that are
+closed once saved (no backend is selected here; no other pyplot state is touched), and nothing is
+printed: :func:`headline` gives the summary as text for the command line.
 """
 
 from __future__ import annotations
@@ -27,11 +33,14 @@ import time
 
 import jax
 import jax.numpy as jnp
+import matplotlib.pyplot as plt
 import numpy as np
+from tqdm.auto import tqdm
 
 from theory import deep_linear, linear_ae, natural_images, sv_dynamics
+from theory.checks import InputError
 
-__all__ = ["run"]
+__all__ = ["headline", "run"]
 
 DEPTHS = (1, 2, 3, 4)
 _CHUNKS = 10  # training is run in this many chunks per depth to drive the progress bar
@@ -125,17 +134,10 @@ def _sv_vs_gd(eigvals, depths):
 def _savefig(fig, path):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    import matplotlib.pyplot as plt
-
     plt.close(fig)
 
 
 def _plots(out_dir, data):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     ev = data["eigvals"]
     k = np.arange(1, ev.size + 1)
     fig, ax = plt.subplots(figsize=(5, 4))
@@ -273,13 +275,13 @@ def run(
     photo_names: tuple[str, ...] = natural_images.PHOTO_NAMES,
     **overrides,
 ) -> dict:
-    """Run the seed-003 linear experiments, write figures and numbers, return the summary dict.
+    """Run the linear experiments, write figures and numbers, return the summary dict.
 
     Args:
         out_dir: output folder (created).
         full_size: the paper's size (32x32 patches, width 1024, init x 0.01, lr 1, 100k patches)
             instead of the reduced CPU size; see :mod:`theory.linear_ae`.
-        progress: show a tqdm progress bar over the training steps (and print a summary).
+        progress: show a tqdm progress bar over the training steps.
         depths: network depths to train (must include 1); default 1-4.
         photo_names: the photographs to cut patches from; default all of
             :data:`theory.natural_images.PHOTO_NAMES`.
@@ -289,13 +291,16 @@ def run(
     Returns:
         The summary written to ``summary.json``: PCA exponent, half-time slopes, rise-time
         ratios, threshold slopes, acuity fits, alignment, GD-vs-closed-form errors, runtimes.
+
+    Raises:
+        InputError: if ``depths`` does not include 1 (before any file is written).
     """
-    out_dir = pathlib.Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     if 1 not in depths:
-        raise ValueError(f"depths must include 1 (the threshold and acuity figures), got {depths=}")
+        raise InputError(f"depths must include 1 (the threshold and acuity figures), got {depths=}")
     configs = _configs(full_size, tuple(depths), **overrides)
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     cfg1 = configs[1]
     key = jax.random.key(0)
     patch_key, train_key = jax.random.split(key)
@@ -318,8 +323,6 @@ def run(
     data_seconds = time.perf_counter() - t0
 
     # 2. linear autoencoders
-    from tqdm.auto import tqdm
-
     total = sum(c.num_steps for c in configs.values()) + cfg1.num_steps
     bar = tqdm(total=total, desc="linear AE (steps)", disable=not progress, unit="step")
     runs, seconds = {}, {}
@@ -452,12 +455,19 @@ def run(
         w = csv.writer(fh)
         w.writerow(["depth", "pc", "variance", "t10_steps", "t50_steps", "t90_steps"])
         w.writerows(rows)
-    if progress:
-        print(_headline(summary))
     return summary
 
 
-def _headline(summary: dict) -> str:
+def headline(summary: dict) -> str:
+    """A few lines of text with the main numbers of a :func:`run` summary (for the command line).
+
+    Args:
+        summary: the dict returned by :func:`run` (or read back from ``summary.json``).
+
+    Returns:
+        Lines: the PCA exponent; per depth the half-time slope, the rise/half-time ratio, the
+        acuity fit and the final alignment; the threshold slopes; the run time.
+    """
     fmt = lambda v: "n/a" if v is None else f"{v:.3f}"
     lines = [
         f"PCA exponent gamma = {fmt(summary['pca']['gamma'])} "

@@ -1,6 +1,6 @@
 r"""Saxe's deep-linear theory of perceptual learning: alpha/beta dynamics and their consequences.
 
-The 3-layer linear network (spec A.2-A.4) has input layer ``W1 in R^{N x 2}`` (columns = the
+The 3-layer linear network of Saxe's poster has input layer ``W1 in R^{N x 2}`` (columns = the
 population responses ``g+, g-`` to the two stimuli, one-hot inputs ``x+ = e1, x- = e2``) and a
 scalar decision layer ``W2 in R^{1 x N}``, targets ``y* = +-c`` and the loss summed over the two
 stimuli, ``L = 1/2 sum_mu (y*_mu - W2 W1 x_mu)^2``. Gradient flow ``tau dW/dt = -dL/dW`` keeps the
@@ -15,40 +15,46 @@ weights on the manifold ``W1 = [g+, g-] + alpha [d, -d]``, ``W2 = beta d^T`` wit
 * ``c``: target amplitude (default 1); ``tau``: time constant (default 1, so ``t = step * lr``
   for gradient descent with learning rate ``lr``); ``alpha(0) = 0``, ``beta(0) = beta0 >= 0``.
 * Conserved along trajectories: ``beta^2 - 2 alpha - 2 alpha^2 = beta0^2`` (with ``alpha0 = 0``).
-* All functions are pure, jittable and vmap over tasks (``v, c, beta0, tau, ...``). Value checks
-  (``v > 0``, ``0 <= beta0 < 1/sqrt(2)``, ``t >= 0``, ...) raise ``ValueError`` when the inputs
-  are concrete; inside ``jit``/``vmap`` they cannot raise, and the functions return ``NaN``
-  outside their domain or a boolean ``ok`` status flag instead.
-* ODE solves use diffrax ``Tsit5`` + ``PIDController(rtol, atol)`` + ``SaveAt(ts=...)`` with
-  ``throw=False`` and ``adjoint=ForwardMode()`` (so ``jax.jacfwd`` works through them); the
-  solver status is always returned (``ok``) and, for concrete calls, a failed
-  solve raises ``RuntimeError``.
+* All functions are pure, jittable and vmap over tasks (``v, c, beta0, tau, ...``). They follow
+  the traced-value policy of :mod:`theory`: value checks (``v > 0``, ``0 <= beta0 < 1/sqrt(2)``,
+  ``t >= 0``, ...) raise `theory.checks.InputError` when the inputs are concrete; inside
+  ``jit``/``vmap`` they cannot raise, and the functions return ``NaN`` outside their domain or a
+  boolean ``ok`` status flag instead. Each checked function runs its checks on the caller's
+  arguments and then one jitted kernel (all floating arguments cast to one dtype first, so
+  repeated calls with the same shapes share one compilation).
+* ODE solves go through :func:`theory.ode.solve` (diffrax ``Tsit5`` + ``PIDController`` +
+  ``SaveAt(ts=...)``, ``throw=False``, forward-mode adjoint, so ``jax.jacfwd`` works through
+  them); the solver status is always returned (``ok``) and, for concrete calls, a failed solve
+  raises ``RuntimeError``.
 
 Also here: the fixed point, early-time asymptotics, half-times, the within-layer change profile,
-the depth-L scalar chain (spec A.6, reverse hierarchy), the pooling/transfer model (spec A.7)
-with its savings corollary, and the reference table of spec A.5. Gradient-descent simulations of
-the full networks live in :mod:`theory.deep_linear`; :func:`simulate` wraps the 3-layer one.
+the depth-L scalar chain (the reverse hierarchy of the poster), the pooling/transfer model with
+its savings corollary, and the table of reference numbers per stimulus separation.
+Gradient-descent simulations of the full networks live in :mod:`theory.deep_linear`;
+:func:`simulate` wraps the 3-layer one.
 
 References:
-    A. M. Saxe, *A deep learning theory of perceptual learning dynamics* (poster, seed 001);
-    Saxe, McClelland & Ganguli (2014), *Exact solutions to the nonlinear dynamics of learning in
-    deep linear neural networks*; spec ``theory-saxe-and-efficient-coding.md`` A.4-A.7.
+    A. M. Saxe, *A deep learning theory of perceptual learning dynamics* (poster);
+    A. M. Saxe, J. L. McClelland & S. Ganguli (2014), *Exact solutions to the nonlinear dynamics
+    of learning in deep linear neural networks* (ICLR).
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
+from collections.abc import Callable
 from typing import NamedTuple
 
-import diffrax
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 from jaxtyping import Array, ArrayLike, Bool, Float
 
-from theory import deep_linear
-from theory import tuning as _tuning
+from theory import deep_linear, ode
+from theory import tuning as tu
+from theory.checks import InputError, is_concrete, require
 
 __all__ = [
     "ChainSolution",
@@ -82,55 +88,136 @@ __all__ = [
 ]
 
 BETA0_MAX = float(1.0 / np.sqrt(2.0))  # closed form domain: 0 <= beta0 < 1/sqrt(2)
-KAPPA_SAXE = float(1.0 / np.sqrt(2.0))  # chain output gain of the 3-layer model (spec A.6)
+KAPPA_SAXE = float(1.0 / np.sqrt(2.0))  # chain output gain that maps the 3-layer model
 REFERENCE_DTHETAS_DEG = (1.0, 2.0, 5.0, 10.0, 20.0, 45.0, 90.0)
 
 
 # ---------------------------------------------------------------------------------------------
-# validation helpers (concrete inputs raise; traced inputs are handled with NaN / status flags)
-
-
-def _is_concrete(*xs) -> bool:
-    return not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(xs))
-
-
-def _require(name: str, value, predicate, allowed: str) -> None:
-    """Raise ``ValueError`` naming ``name`` and the allowed range if a concrete value fails."""
-    if value is None or not _is_concrete(value):
-        return
-    arr = np.asarray(value)
-    with np.errstate(invalid="ignore"):
-        ok = predicate(arr)
-    if not np.all(ok):
-        raise ValueError(f"{name} must be {allowed}, got {name}={arr}")
+# input checks (concrete inputs raise; traced inputs are handled with NaN / status flags)
 
 
 def _check_task_args(*, v=None, c=None, beta0=None, tau=None, t=None, closed=False) -> None:
-    _require("v", v, lambda a: a > 0, "> 0 (v = d^T g+ is the task's discriminability)")
-    _require("c", c, lambda a: a >= 0, ">= 0 (target amplitude)")
-    _require("tau", tau, lambda a: a > 0, "> 0 (time constant)")
-    _require("t", t, lambda a: a >= 0, ">= 0 (times since the start of training)")
+    """`theory.checks.require` on every task argument that is given (``None``: not an input)."""
     if closed:
-        _require(
-            "beta0",
-            beta0,
+        beta0_rule = (
             lambda a: (a >= 0) & (a < BETA0_MAX),
             "in [0, 1/sqrt(2)) for the closed form (use integrate() otherwise)",
         )
     else:
-        _require("beta0", beta0, lambda a: a >= 0, ">= 0")
+        beta0_rule = (lambda a: a >= 0, ">= 0")
+    rules = {
+        "v": (v, lambda a: a > 0, "> 0 (v = d^T g+ is the task's discriminability)"),
+        "c": (c, lambda a: a >= 0, ">= 0 (target amplitude)"),
+        "tau": (tau, lambda a: a > 0, "> 0 (time constant)"),
+        "t": (t, lambda a: a >= 0, ">= 0 (times since the start of training)"),
+        "beta0": (beta0, *beta0_rule),
+    }
+    for name, (value, predicate, allowed) in rules.items():
+        if value is not None:
+            require(name, value, predicate, allowed)
 
 
-def _float(x, like=None):
-    dtype = jnp.result_type(float) if like is None else jnp.result_type(like, float)
-    return jnp.asarray(x, dtype=dtype)
+def _check_save_times(ts) -> None:
+    """Save times: a 1-D array (static, raises under jit too), non-decreasing (concrete)."""
+    if np.ndim(ts) != 1:
+        raise InputError(f"ts must be a 1-D array of save times, got shape {np.shape(ts)}")
+    require("ts", ts, lambda a: np.all(np.diff(a) >= 0), "non-decreasing (save times)")
+
+
+def _raise_if_failed(ok, what: str) -> None:
+    if is_concrete(ok) and not bool(np.all(np.asarray(ok))):
+        raise RuntimeError(
+            f"{what}: the diffrax solve did not succeed (sol.result != successful); "
+            "increase max_steps or loosen rtol/atol"
+        )
+
+
+def _is_number(x) -> bool:
+    return not isinstance(x, bool) and (
+        isinstance(x, int | float) or jnp.issubdtype(jnp.result_type(x), jnp.number)
+    )
+
+
+def _entry(
+    check: Callable[..., dict | None],
+    *,
+    static_argnames: tuple[str, ...] = (),
+    solver: str | None = None,
+    bucket: str | None = None,
+):
+    """Decorator: a public function = eager input checks, then one jitted kernel (the decorated).
+
+    The public function keeps the kernel's signature and docstring. On each call it
+
+    1. binds the caller's arguments to that signature (defaults applied) and calls
+       ``check(**arguments)``, which raises `InputError` for concrete bad values (traced values
+       pass: the kernel answers ``NaN`` or ``ok = False`` for them) and may return a dict of
+       replaced arguments (e.g. validated integers);
+    2. casts every numeric argument that is not static to one floating dtype (the promotion of
+       all of them), so Python numbers, NumPy and JAX arrays share one compilation;
+    3. with ``bucket`` (an argument name): pads that argument, flattened, to 128 entries or the
+       next power of two, and cuts every output back to its shape, so that all grids of up to
+       128 points share one compilation;
+    4. calls the jitted kernel and, with ``solver`` (the name shown), raises ``RuntimeError``
+       if a concrete solve failed (the status ``ok`` is the last field of the output).
+    """
+
+    def decorate(kernel):
+        signature = inspect.signature(kernel)
+        jitted = jax.jit(kernel, static_argnames=static_argnames)
+
+        @functools.wraps(kernel)
+        def entry(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            arguments = {
+                k: np.asarray(x) if type(x) in (list, tuple) else x
+                for k, x in bound.arguments.items()
+            }
+            arguments.update(check(**arguments) or {})
+            traced = [k for k in arguments if k not in static_argnames]
+            numbers = [x for k in traced for x in jax.tree.leaves(arguments[k]) if _is_number(x)]
+            dtype = jnp.result_type(*numbers, float)
+            for k in traced:
+                arguments[k] = jax.tree.map(
+                    lambda x: jnp.asarray(x, dtype) if _is_number(x) else x, arguments[k]
+                )
+            if bucket is None:
+                out = jitted(**arguments)
+            else:
+                grid = arguments[bucket]
+                size = grid.size
+                padded = max(128, 1 << max(size - 1, 0).bit_length())
+                flat = jnp.concatenate([grid.reshape(-1), jnp.zeros((padded - size,), dtype)])
+                out = jitted(**{**arguments, bucket: flat})
+                out = jax.tree.map(lambda y: y[:size].reshape(grid.shape), out)
+            if solver is not None:
+                _raise_if_failed(out[-1], solver)
+            return out
+
+        return entry
+
+    return decorate
+
+
+def _check_ode(ts, v, c, beta0, tau, **_) -> None:
+    _check_save_times(ts)
+    _check_task_args(v=v, c=c, beta0=beta0, tau=tau, t=ts)
+
+
+def _check_closed(v, c, beta0, tau, t=None, **_) -> None:
+    _check_task_args(v=v, c=c, beta0=beta0, tau=tau, t=t, closed=True)
+
+
+def _check_open(v, c, beta0, tau=None, t=None, **_) -> None:
+    _check_task_args(v=v, c=c, beta0=beta0, tau=tau, t=t)
 
 
 # ---------------------------------------------------------------------------------------------
 # the reduced alpha/beta dynamics
 
 
-def reduce_task(task: _tuning.TaskVectors, *, rtol: float = 1e-6) -> Array:
+def reduce_task(task: tu.TaskVectors, *, rtol: float = 1e-6) -> Array:
     """The reduction's single task parameter ``v = d^T g+``, after checking its assumption.
 
     Args:
@@ -141,10 +228,10 @@ def reduce_task(task: _tuning.TaskVectors, *, rtol: float = 1e-6) -> Array:
         ``v`` with the task's batch shape.
 
     Raises:
-        ValueError: if ``||g+|| != ||g-||`` (the alpha/beta manifold is then not invariant).
+        InputError: if ``||g+|| != ||g-||`` (the alpha/beta manifold is then not invariant).
     """
-    _tuning.check_equal_norms(task.g_plus, task.g_minus, rtol=rtol)
-    return _tuning.difficulty(task.g_plus, task.g_minus)
+    tu.check_equal_norms(task.g_plus, task.g_minus, rtol=rtol)
+    return tu.difficulty(task.g_plus, task.g_minus)
 
 
 def vector_field(t, y: Float[Array, "2"], args: dict) -> Float[Array, "2"]:
@@ -184,44 +271,7 @@ class ODESolution(NamedTuple):
     ok: Array
 
 
-def _solve(field, ts, y0, args, rtol, atol, max_steps, norm=optx.rms_norm):
-    """diffeqsolve from t0 = 0 to ts[-1] with Tsit5 + PID; returns (ys, ok)."""
-    ts_safe = jnp.maximum(ts, 0.0)
-    sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(field),
-        diffrax.Tsit5(),
-        t0=jnp.zeros((), ts.dtype),
-        t1=ts_safe[-1],
-        dt0=None,
-        y0=y0,
-        args=args,
-        saveat=diffrax.SaveAt(ts=ts_safe),
-        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol, norm=norm),
-        max_steps=max_steps,
-        throw=False,
-        adjoint=diffrax.ForwardMode(),  # forward-mode differentiable; also faster under vmap
-    )
-    ok = (sol.result == diffrax.RESULTS.successful) & jnp.all(ts >= 0)
-    return sol.ys, ok
-
-
-@functools.partial(jax.jit, static_argnames=("max_steps",))
-def _integrate_jit(ts, v, c, beta0, tau, alpha0, rtol, atol, max_steps):
-    y0 = jnp.stack([alpha0, beta0])
-    args = {"v": v, "c": c, "tau": tau}
-    ys, ok = _solve(vector_field, ts, y0, args, rtol, atol, max_steps)
-    ok = ok & (v > 0) & (tau > 0)
-    return ODESolution(ts, ys[:, 0], ys[:, 1], ok)
-
-
-def _raise_if_failed(ok, what: str) -> None:
-    if _is_concrete(ok) and not bool(np.all(np.asarray(ok))):
-        raise RuntimeError(
-            f"{what}: the diffrax solve did not succeed (sol.result != successful); "
-            "increase max_steps or loosen rtol/atol"
-        )
-
-
+@_entry(_check_ode, static_argnames=("max_steps",), solver="integrate")
 def integrate(
     ts: Float[ArrayLike, " T"],
     v: Float[ArrayLike, ""],
@@ -254,8 +304,8 @@ def integrate(
         :class:`ODESolution` ``(ts, alpha, beta, ok)``.
 
     Raises:
-        ValueError: for concrete invalid inputs (``v <= 0``, ``tau <= 0``, ``t < 0``,
-            ``beta0 < 0``, ``c < 0``) or ``ts`` not of rank 1.
+        InputError: for concrete invalid inputs (``v <= 0``, ``tau <= 0``, ``t < 0``,
+            ``beta0 < 0``, ``c < 0``, decreasing ``ts``) or ``ts`` not of rank 1.
         RuntimeError: if a concrete solve fails (``sol.result`` not successful).
 
     Examples:
@@ -266,28 +316,20 @@ def integrate(
         ...     print(bool(sol.ok), bool(abs(sol.alpha[-1] - a) < 1e-9))
         True True
     """
-    if np.ndim(ts) != 1:
-        raise ValueError(f"ts must be a 1-D array of save times, got shape {jnp.shape(ts)}")
-    _check_task_args(v=v, c=c, beta0=beta0, tau=tau, t=ts)
-    ts = _float(ts)
-    cast = lambda x: jnp.asarray(x, ts.dtype)
-    sol = _integrate_jit(
-        ts, cast(v), cast(c), cast(beta0), cast(tau), cast(alpha0), rtol, atol, int(max_steps)
-    )
-    _raise_if_failed(sol.ok, "integrate")
-    return sol
-
-
-@functools.partial(jax.jit, static_argnames=("max_steps",))
-def _integrate_many_jit(ts, v, c, beta0, tau, alpha0, rtol, atol, max_steps):
-    y0 = jnp.stack([alpha0, beta0], axis=-1)  # (C, 2)
+    y0 = jnp.stack([alpha0, beta0])
     args = {"v": v, "c": c, "tau": tau}
-    field = jax.vmap(vector_field, in_axes=(None, 0, {"v": 0, "c": 0, "tau": 0}))
-    ys, ok = _solve(field, ts, y0, args, rtol, atol, max_steps, norm=optx.max_norm)
-    ok = ok & (v > 0) & (tau > 0)
-    return ODESolution(ts, ys[..., 0].T, ys[..., 1].T, ok)
+    ys, ok = ode.solve(vector_field, ts, y0, args, rtol=rtol, atol=atol, max_steps=max_steps)
+    return ODESolution(ts, ys[:, 0], ys[:, 1], ok & (v > 0) & (tau > 0))
 
 
+def _check_many(ts, v, c, beta0, tau, **_) -> None:
+    _check_save_times(ts)
+    if np.ndim(v) != 1:
+        raise InputError(f"v must be a 1-D array of task discriminabilities, got {np.shape(v)}")
+    _check_task_args(v=v, c=c, beta0=beta0, tau=tau, t=ts)
+
+
+@_entry(_check_many, static_argnames=("max_steps",), solver="integrate_many")
 def integrate_many(
     ts: Float[ArrayLike, " T"],
     v: Float[ArrayLike, " C"],
@@ -318,22 +360,17 @@ def integrate_many(
         (``False`` for invalid inputs, or for every task if the shared solve failed).
 
     Raises:
-        ValueError: for concrete invalid inputs or ``v`` not of rank 1.
+        InputError: for concrete invalid inputs or ``v`` not of rank 1.
         RuntimeError: if a concrete solve fails for valid inputs.
     """
-    if np.ndim(ts) != 1:
-        raise ValueError(f"ts must be a 1-D array of save times, got shape {np.shape(ts)}")
-    if np.ndim(v) != 1:
-        raise ValueError(f"v must be a 1-D array of task discriminabilities, got {np.shape(v)}")
-    _check_task_args(v=v, c=c, beta0=beta0, tau=tau, t=ts)
-    ts = _float(ts)
-    shape = (np.shape(v)[0],)
-    cast = lambda x: jnp.broadcast_to(jnp.asarray(x, ts.dtype), shape)
-    sol = _integrate_many_jit(
-        ts, cast(v), cast(c), cast(beta0), cast(tau), cast(alpha0), rtol, atol, int(max_steps)
+    c, beta0, tau, alpha0 = (jnp.broadcast_to(x, v.shape) for x in (c, beta0, tau, alpha0))
+    y0 = jnp.stack([alpha0, beta0], axis=-1)  # (C, 2)
+    args = {"v": v, "c": c, "tau": tau}
+    field = jax.vmap(vector_field, in_axes=(None, 0, {"v": 0, "c": 0, "tau": 0}))
+    ys, ok = ode.solve(
+        field, ts, y0, args, rtol=rtol, atol=atol, max_steps=max_steps, norm=optx.max_norm
     )
-    _raise_if_failed(sol.ok, "integrate_many")
-    return sol
+    return ODESolution(ts, ys[..., 0].T, ys[..., 1].T, ok & (v > 0) & (tau > 0))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -341,7 +378,7 @@ def integrate_many(
 
 
 def _zpm(v, c, beta0):
-    """Constants of the closed form: C, R, z+, z-, sqrt(z0) and z0 - 1 (spec A.5).
+    """Constants of the closed form: C, R, z+, z-, sqrt(z0) and z0 - 1 (see :func:`closed_form`).
 
     Only algebraic functions are used (``z0 = e^{psi0} = (x + sqrt(x^2 + 1))^2`` with
     ``x = beta0 sqrt(2/C)``), which keeps the compiled program small.
@@ -363,42 +400,7 @@ def _valid_closed(v, c, beta0, tau):
     return (v > 0) & (c >= 0) & (beta0 >= 0) & (beta0 < BETA0_MAX) & (tau > 0)
 
 
-@jax.jit
-def _closed_form_jit(t, v, c, beta0, tau):
-    big_c, r, z_plus, z_minus, s0, z0_minus_1 = _zpm(v, c, beta0)
-    z0 = s0 * s0
-    m = jnp.expm1(-r * t / tau)  # e^{-Rt/tau} - 1
-    big_e = (z_plus - z0) / (z0 - z_minus) * (1.0 + m)
-    # z - z0 = (z+ - z0)(1 - e^{-Rt/tau}) / (1 + E): exact and free of cancellation near t = 0
-    dz = -(z_plus - z0) * m / (1.0 + big_e)
-    w = jnp.sqrt(1.0 + dz / z0)  # e^{(psi - psi0)/2}
-    s = s0 * w  # e^{psi/2}
-    z_minus_1 = z0_minus_1 + dz
-    # beta = sqrt(C/2) sinh(psi/2), u = sqrt(C) cosh(psi/2), written with s = e^{psi/2}
-    beta = jnp.sqrt(big_c / 2.0) * z_minus_1 / (2.0 * s)
-    u = jnp.sqrt(big_c) * (s + 1.0 / s) / 2.0
-    # alpha = (u - 1)/2 = (beta^2 - beta0^2)/(u + 1), and
-    # beta^2 - beta0^2 = (C/2) sinh((psi - psi0)/2) sinh((psi + psi0)/2)
-    sinh_half_dpsi = (dz / z0) / (2.0 * w)
-    sinh_half_sum = (z_minus_1 * z0 + z0_minus_1) / (2.0 * s * s0)
-    alpha = 0.5 * big_c * sinh_half_dpsi * sinh_half_sum / (u + 1.0)
-    bad = ~_valid_closed(v, c, beta0, tau) | ~(t >= 0)
-    return jnp.where(bad, jnp.nan, alpha), jnp.where(bad, jnp.nan, beta)
-
-
-def _bucketed(fn, t, *args):
-    """Evaluate an elementwise ``fn(t, *scalars)`` on ``t`` padded to 128 or a power of two.
-
-    All time grids up to 128 points (and scalars) then share one compiled program.
-    """
-    shape = t.shape
-    flat = t.reshape(-1)
-    size = flat.shape[0]
-    bucket = max(128, 1 << max(size - 1, 0).bit_length())
-    padded = jnp.concatenate([flat, jnp.zeros((bucket - size,), flat.dtype)])
-    return tuple(out[:size].reshape(shape) for out in fn(padded, *args))
-
-
+@_entry(_check_closed, bucket="t")
 def closed_form(
     t: Float[ArrayLike, "*T"],
     v: Float[ArrayLike, ""],
@@ -427,13 +429,15 @@ def closed_form(
 
     Returns:
         ``(alpha, beta)``, each of the shape of ``t``; ``NaN`` where (traced) inputs are outside
-        the domain.
+        the domain. Grids of up to 128 points share one compilation.
 
     Raises:
-        ValueError: for concrete inputs outside the domain, naming the parameter and range.
+        InputError: for concrete inputs outside the domain, naming the parameter and range.
 
     References:
-        Spec A.5 (derived for this project from the poster's ODEs).
+        Derived here from the alpha/beta equations of Saxe's poster, *A deep learning theory
+        of perceptual learning dynamics* (a logistic approach in ``z = e^psi``, as in Saxe,
+        McClelland & Ganguli 2014).
 
     Examples:
         >>> import jax
@@ -443,12 +447,28 @@ def closed_form(
         ...           for x in fixed_point(0.5)])
         True
     """
-    _check_task_args(v=v, c=c, beta0=beta0, tau=tau, t=t, closed=True)
-    t = _float(t)
-    cast = lambda x: jnp.asarray(x, t.dtype)
-    return _bucketed(_closed_form_jit, t, cast(v), cast(c), cast(beta0), cast(tau))
+    big_c, r, z_plus, z_minus, s0, z0_minus_1 = _zpm(v, c, beta0)
+    z0 = s0 * s0
+    m = jnp.expm1(-r * t / tau)  # e^{-Rt/tau} - 1
+    big_e = (z_plus - z0) / (z0 - z_minus) * (1.0 + m)
+    # z - z0 = (z+ - z0)(1 - e^{-Rt/tau}) / (1 + E): exact and free of cancellation near t = 0
+    dz = -(z_plus - z0) * m / (1.0 + big_e)
+    w = jnp.sqrt(1.0 + dz / z0)  # e^{(psi - psi0)/2}
+    s = s0 * w  # e^{psi/2}
+    z_minus_1 = z0_minus_1 + dz
+    # beta = sqrt(C/2) sinh(psi/2), u = sqrt(C) cosh(psi/2), written with s = e^{psi/2}
+    beta = jnp.sqrt(big_c / 2.0) * z_minus_1 / (2.0 * s)
+    u = jnp.sqrt(big_c) * (s + 1.0 / s) / 2.0
+    # alpha = (u - 1)/2 = (beta^2 - beta0^2)/(u + 1), and
+    # beta^2 - beta0^2 = (C/2) sinh((psi - psi0)/2) sinh((psi + psi0)/2)
+    sinh_half_dpsi = (dz / z0) / (2.0 * w)
+    sinh_half_sum = (z_minus_1 * z0 + z0_minus_1) / (2.0 * s * s0)
+    alpha = 0.5 * big_c * sinh_half_dpsi * sinh_half_sum / (u + 1.0)
+    bad = ~_valid_closed(v, c, beta0, tau) | ~(t >= 0)
+    return jnp.where(bad, jnp.nan, alpha), jnp.where(bad, jnp.nan, beta)
 
 
+@_entry(_check_open)
 def fixed_point(
     v: Float[ArrayLike, "*B"],
     c: Float[ArrayLike, "*B"] = 1.0,
@@ -467,28 +487,19 @@ def fixed_point(
     Args:
         v: discriminability, > 0.
         c: target amplitude, >= 0.
-        beta0: initial decision strength, >= 0 (default 0, the spec's case).
+        beta0: initial decision strength, >= 0 (default 0, the poster's case).
 
     Returns:
         ``(alpha*, beta*)`` with the broadcast shape of the inputs.
 
     Raises:
-        ValueError: for concrete ``v <= 0``, ``c < 0`` or ``beta0 < 0``.
+        InputError: for concrete ``v <= 0``, ``c < 0`` or ``beta0 < 0``.
 
     Examples:
         >>> a, b = fixed_point(1.0, 0.0)
         >>> float(a), float(b)
         (0.0, 0.0)
     """
-    _check_task_args(v=v, c=c, beta0=beta0)
-    dtype = jnp.result_type(v, float)
-    return _fixed_point_jit(*(jnp.asarray(x, dtype) for x in (v, c, beta0)))
-
-
-@jax.jit
-def _fixed_point_jit(v, c, beta0):
-    v = _float(v)
-    c, beta0 = jnp.asarray(c, v.dtype), jnp.asarray(beta0, v.dtype)
     big_c = 1.0 - 2.0 * beta0**2
     x = 8.0 * c**2 / v**2
     # u*^2 - 1 written without cancellation for small x (easy tasks)
@@ -536,10 +547,11 @@ def beta_over_alpha(alpha: Float[ArrayLike, "*T"], beta0: Float[ArrayLike, ""] =
     Returns:
         Ratio with the shape of ``alpha``.
     """
-    alpha = _float(alpha)
+    alpha = jnp.asarray(alpha, jnp.result_type(alpha, float))
     return jnp.sqrt(2.0 / alpha + 2.0 + (beta0 / alpha) ** 2)
 
 
+@_entry(_check_open)
 def early_time(
     t: Float[ArrayLike, "*T"],
     v: Float[ArrayLike, ""],
@@ -569,15 +581,9 @@ def early_time(
         ``(alpha, beta)`` approximations, shape of ``t``.
 
     Raises:
-        ValueError: for concrete invalid inputs.
+        InputError: for concrete invalid inputs.
     """
-    _check_task_args(v=v, c=c, beta0=beta0, tau=tau, t=t)
-    return _early_time_jit(t, v, c, beta0, tau)
-
-
-@jax.jit
-def _early_time_jit(t, v, c, beta0, tau):
-    s = _float(t) / tau
+    s = t / tau
     e0 = c - v * beta0
     k = 1.0 + 2.0 * beta0**2
     alpha = beta0 * e0 * s + 0.5 * (e0**2 - v * beta0 * e0 * k) * s**2
@@ -601,6 +607,7 @@ def _z_of_beta(beta, beta0):
     return (x + jnp.sqrt(x * x + 1.0)) ** 2  # e^{2 asinh(x)}
 
 
+@_entry(_check_closed)
 def time_at_beta(
     beta: Float[ArrayLike, "*B"],
     v: Float[ArrayLike, ""],
@@ -618,18 +625,12 @@ def time_at_beta(
         Times, shape of ``beta``.
 
     Raises:
-        ValueError: for concrete inputs outside the closed form's domain.
+        InputError: for concrete inputs outside the closed form's domain.
     """
-    _check_task_args(v=v, c=c, beta0=beta0, tau=tau, closed=True)
-    return _time_at_beta_jit(beta, v, c, beta0, tau)
-
-
-@jax.jit
-def _time_at_beta_jit(beta, v, c, beta0, tau):
-    beta = _float(beta)
     return _time_from_z(_z_of_beta(beta, beta0), v, c, beta0, tau)
 
 
+@_entry(_check_closed)
 def time_at_alpha(
     alpha: Float[ArrayLike, "*B"],
     v: Float[ArrayLike, ""],
@@ -645,18 +646,15 @@ def time_at_alpha(
 
     Returns:
         Times, shape of ``alpha``.
+
+    Raises:
+        InputError: for concrete inputs outside the closed form's domain.
     """
-    _check_task_args(v=v, c=c, beta0=beta0, tau=tau, closed=True)
-    return _time_at_alpha_jit(alpha, v, c, beta0, tau)
-
-
-@jax.jit
-def _time_at_alpha_jit(alpha, v, c, beta0, tau):
-    alpha = _float(alpha)
     beta = jnp.sqrt(beta0**2 + 2.0 * alpha + 2.0 * alpha**2)
-    return _time_at_beta_jit(beta, v, c, beta0, tau)
+    return _time_from_z(_z_of_beta(beta, beta0), v, c, beta0, tau)
 
 
+@_entry(_check_closed)
 def half_times(
     v: Float[ArrayLike, "*B"],
     c: Float[ArrayLike, "*B"] = 1.0,
@@ -674,52 +672,35 @@ def half_times(
 
     Returns:
         ``(t_half_alpha, t_half_beta)``.
+
+    Raises:
+        InputError: for concrete inputs outside the closed form's domain.
     """
-    _check_task_args(v=v, c=c, beta0=beta0, tau=tau, closed=True)
-    dtype = jnp.result_type(v, float)
-    return _half_times_jit(*(jnp.asarray(x, dtype) for x in (v, c, beta0, tau)))
-
-
-@jax.jit
-def _half_times_jit(v, c, beta0, tau):
-    v = _float(v)
-    a_star, b_star = _fixed_point_jit(v, c, beta0)
-    t_alpha = _time_at_alpha_jit(0.5 * a_star, v, c, beta0, tau)
-    t_beta = _time_at_beta_jit(beta0 + 0.5 * (b_star - beta0), v, c, beta0, tau)
+    a_star, b_star = fixed_point(v, c, beta0)
+    t_alpha = time_at_alpha(0.5 * a_star, v, c, beta0, tau)
+    t_beta = time_at_beta(beta0 + 0.5 * (b_star - beta0), v, c, beta0, tau)
     return t_alpha, t_beta
 
 
-@functools.partial(jax.jit, static_argnames=("max_steps",))
-def _time_at_output_jit(y, v, c, beta0, tau, rtol, atol, max_steps):
-    big_c = 1.0 - 2.0 * beta0**2
-    # beta level at which v beta u = y on the conserved curve u^2 = C + 2 beta^2
-    beta_target = jnp.sqrt((-big_c + jnp.sqrt(big_c**2 + 8.0 * (y / v) ** 2)) / 4.0)
-    already = beta_target <= beta0
-    b1 = jnp.where(already, beta0 + 1.0, beta_target)  # dummy, non-degenerate interval
-
-    def dt_dbeta(b, t, args):
-        del t
-        u = jnp.sqrt(big_c + 2.0 * b**2)
-        return tau / (u * (c - v * b * u))
-
-    sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(dt_dbeta),
-        diffrax.Tsit5(),
-        t0=beta0,
-        t1=b1,
-        dt0=None,
-        y0=jnp.zeros_like(beta0),
-        saveat=diffrax.SaveAt(t1=True),
-        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
-        max_steps=max_steps,
-        throw=False,
-        adjoint=diffrax.ForwardMode(),
-    )
-    ok = (sol.result == diffrax.RESULTS.successful) & (y < c) & (y >= 0) & (v > 0)
-    t = jnp.where(already, 0.0, sol.ys[-1])
-    return jnp.where(ok | already, t, jnp.nan), ok | already
+def _dt_dbeta(b, t, args):
+    """``dt/dbeta`` along the conserved curve (``beta`` is the independent variable)."""
+    del t
+    u = jnp.sqrt(args["C"] + 2.0 * b**2)
+    return args["tau"] / (u * (args["c"] - args["v"] * b * u))
 
 
+def _check_output_level(y, v, c, beta0, tau, **_) -> None:
+    _check_task_args(v=v, c=c, beta0=beta0, tau=tau)
+    if is_concrete(c):
+        require(
+            "y",
+            y,
+            lambda a: (a >= 0) & (a < np.asarray(c)),
+            f"in [0, c) (an output level below the target c = {c})",
+        )
+
+
+@_entry(_check_output_level, static_argnames=("max_steps",), solver="time_at_output")
 def time_at_output(
     y: Float[ArrayLike, ""],
     v: Float[ArrayLike, ""],
@@ -750,19 +731,28 @@ def time_at_output(
         ``(t, ok)``: the time (``NaN`` if not ok) and the status flag.
 
     Raises:
-        ValueError: for concrete invalid inputs (including ``y`` outside ``[0, c)``).
+        InputError: for concrete invalid inputs (including ``y`` outside ``[0, c)``).
         RuntimeError: if a concrete solve fails.
     """
-    _check_task_args(v=v, c=c, beta0=beta0, tau=tau)
-    if _is_concrete(y, c) and not np.all((np.asarray(y) >= 0) & (np.asarray(y) < np.asarray(c))):
-        raise ValueError(f"y must be in [0, c) (an output level below the target), got {y=}")
-    y = _float(y)
-    cast = lambda x: jnp.asarray(x, y.dtype)
-    t, ok = _time_at_output_jit(
-        y, cast(v), cast(c), cast(beta0), cast(tau), rtol, atol, int(max_steps)
+    big_c = 1.0 - 2.0 * beta0**2
+    # beta level at which v beta u = y on the conserved curve u^2 = C + 2 beta^2
+    beta_target = jnp.sqrt((-big_c + jnp.sqrt(big_c**2 + 8.0 * (y / v) ** 2)) / 4.0)
+    already = beta_target <= beta0
+    b1 = jnp.where(already, beta0 + 1.0, beta_target)  # dummy, non-degenerate interval
+    args = {"C": big_c, "c": c, "v": v, "tau": tau}
+    ts, ok = ode.solve(
+        _dt_dbeta,
+        b1[None],
+        jnp.zeros_like(beta0),
+        args,
+        t0=beta0,
+        rtol=rtol,
+        atol=atol,
+        max_steps=max_steps,
     )
-    _raise_if_failed(ok, "time_at_output")
-    return t, ok
+    ok = ok & (y < c) & (y >= 0) & (v > 0)
+    t = jnp.where(already, 0.0, ts[-1])
+    return jnp.where(ok | already, t, jnp.nan), ok | already
 
 
 # ---------------------------------------------------------------------------------------------
@@ -786,7 +776,7 @@ def change_profile(alpha: Float[ArrayLike, "*T"], d: Float[ArrayLike, " n"]) -> 
 
 @jax.jit
 def most_changed_offset_deg(
-    d: Float[ArrayLike, "*B n"], theta0_rad: Float[ArrayLike, ""] = _tuning.THETA0_RAD
+    d: Float[ArrayLike, "*B n"], theta0_rad: Float[ArrayLike, ""] = tu.THETA0_RAD
 ) -> Array:
     """|preferred orientation - theta0| (degrees, in [0, 90]) of the most-changed neuron.
 
@@ -801,14 +791,14 @@ def most_changed_offset_deg(
         Offsets in degrees, shape ``(...)``.
     """
     d = jnp.asarray(d)
-    phi = _tuning.preferred_orientations(d.shape[-1], dtype=jnp.result_type(d, float))
+    phi = tu.preferred_orientations(d.shape[-1], dtype=jnp.result_type(d, float))
     j = jnp.argmax(jnp.abs(d), axis=-1)
     offset = jnp.mod(phi[j] - theta0_rad + jnp.pi / 2, jnp.pi) - jnp.pi / 2
     return jnp.rad2deg(jnp.abs(offset))
 
 
 # ---------------------------------------------------------------------------------------------
-# the depth-L scalar chain (spec A.6)
+# the depth-L scalar chain (the reverse hierarchy)
 
 
 def chain_vector_field(t, b: Float[Array, " L"], args: dict) -> Float[Array, " L"]:
@@ -818,8 +808,7 @@ def chain_vector_field(t, b: Float[Array, " L"], args: dict) -> Float[Array, " L
         t: time (unused).
         b: layer strengths along the task mode, shape ``(L,)``.
         args: dict with ``c``, ``kappa``, ``tau`` scalars and optionally ``mask`` (bool ``(L,)``):
-            entries where ``mask`` is False are padding (factor 1, zero derivative), which lets
-            chains of different depth share one compiled solver.
+            entries where ``mask`` is False are padding (factor 1, zero derivative).
 
     Returns:
         ``db/dt``, shape ``(L,)``.
@@ -834,15 +823,6 @@ def chain_vector_field(t, b: Float[Array, " L"], args: dict) -> Float[Array, " L
     return jnp.where(mask, 2.0 * args["kappa"] * err * others / args["tau"], 0.0)
 
 
-def _pad_depth(b0) -> tuple[Array, Array]:
-    """Pad ``b0`` to a multiple of 8 layers (value 1, masked) so depths share compilations."""
-    b0 = jnp.asarray(b0)
-    depth = b0.shape[0]
-    padded = -(-depth // 8) * 8
-    mask = jnp.arange(padded) < depth
-    return jnp.concatenate([b0, jnp.ones((padded - depth,), b0.dtype)]), mask
-
-
 class ChainSolution(NamedTuple):
     """Scalar-chain trajectory: ``ts (T,)``, ``b (T, L)`` and status ``ok``."""
 
@@ -851,22 +831,18 @@ class ChainSolution(NamedTuple):
     ok: Array
 
 
-def _check_depth_b0(b0) -> None:
+def _check_chain(ts, b0, tau, **_) -> None:
     if np.ndim(b0) != 1 or np.shape(b0)[0] < 1:
-        raise ValueError(
+        raise InputError(
             f"b0 must be a 1-D array of initial layer strengths with depth >= 1, got shape "
-            f"{jnp.shape(b0)}"
+            f"{np.shape(b0)}"
         )
-    _require("b0", b0, lambda a: a > 0, "> 0 (initial layer strengths along the task mode)")
+    require("b0", b0, lambda a: a > 0, "> 0 (initial layer strengths along the task mode)")
+    _check_save_times(ts)
+    _check_task_args(tau=tau, t=ts)
 
 
-@functools.partial(jax.jit, static_argnames=("max_steps",))
-def _integrate_chain_jit(ts, b0, mask, c, kappa, tau, rtol, atol, max_steps):
-    args = {"c": c, "kappa": kappa, "tau": tau, "mask": mask}
-    ys, ok = _solve(chain_vector_field, ts, b0, args, rtol, atol, max_steps)
-    return ChainSolution(ts, ys, ok & jnp.all(b0 > 0) & (tau > 0))
-
-
+@_entry(_check_chain, static_argnames=("max_steps",), solver="integrate_chain")
 def integrate_chain(
     ts: Float[ArrayLike, " T"],
     b0: Float[ArrayLike, " L"],
@@ -892,37 +868,22 @@ def integrate_chain(
         :class:`ChainSolution`.
 
     Raises:
-        ValueError: for depth < 1, non-positive ``b0``, negative times, ``tau <= 0``.
+        InputError: for depth < 1, non-positive ``b0``, negative or decreasing times,
+            ``tau <= 0``.
         RuntimeError: for a failed concrete solve.
     """
-    _check_depth_b0(b0)
-    if np.ndim(ts) != 1:
-        raise ValueError(f"ts must be a 1-D array of save times, got shape {jnp.shape(ts)}")
-    _check_task_args(tau=tau, t=ts)
-    ts = _float(ts)
-    cast = lambda x: jnp.asarray(x, ts.dtype)
-    depth = jnp.shape(b0)[0]
-    b0_padded, mask = _pad_depth(cast(b0))
-    sol = _integrate_chain_jit(
-        ts, b0_padded, mask, cast(c), cast(kappa), cast(tau), rtol, atol, int(max_steps)
-    )
-    _raise_if_failed(sol.ok, "integrate_chain")
-    return sol._replace(b=sol.b[:, :depth])
+    args = {"c": c, "kappa": kappa, "tau": tau}
+    ys, ok = ode.solve(chain_vector_field, ts, b0, args, rtol=rtol, atol=atol, max_steps=max_steps)
+    return ChainSolution(ts, ys, ok & jnp.all(b0 > 0) & (tau > 0))
 
 
 def _q_field(t, q, args):
     del t
-    p = jnp.prod(jnp.where(args["mask"], jnp.sqrt(args["b0"] ** 2 + q), 1.0))
+    p = jnp.prod(jnp.sqrt(args["b0"] ** 2 + q))
     return 4.0 * args["kappa"] / args["tau"] * (args["c"] - args["kappa"] * p) * p
 
 
-@functools.partial(jax.jit, static_argnames=("max_steps",))
-def _integrate_q_jit(ts, b0, mask, c, kappa, tau, rtol, atol, max_steps):
-    args = {"b0": b0, "mask": mask, "c": c, "kappa": kappa, "tau": tau}
-    q, ok = _solve(_q_field, ts, jnp.zeros((), ts.dtype), args, rtol, atol, max_steps)
-    return q, ok & jnp.all(b0 > 0) & (tau > 0)
-
-
+@_entry(_check_chain, static_argnames=("max_steps",), solver="integrate_q")
 def integrate_q(
     ts: Float[ArrayLike, " T"],
     b0: Float[ArrayLike, " L"],
@@ -951,21 +912,15 @@ def integrate_q(
         ``(Q, ok)``, ``Q`` of shape ``(T,)``.
 
     Raises:
-        ValueError: for depth < 1, non-positive ``b0``, negative times or ``tau <= 0``.
+        InputError: for depth < 1, non-positive ``b0``, negative or decreasing times or
+            ``tau <= 0``.
         RuntimeError: for a failed concrete solve.
     """
-    _check_depth_b0(b0)
-    if np.ndim(ts) != 1:
-        raise ValueError(f"ts must be a 1-D array of save times, got shape {jnp.shape(ts)}")
-    _check_task_args(tau=tau, t=ts)
-    ts = _float(ts)
-    cast = lambda x: jnp.asarray(x, ts.dtype)
-    b0_padded, mask = _pad_depth(cast(b0))
-    q, ok = _integrate_q_jit(
-        ts, b0_padded, mask, cast(c), cast(kappa), cast(tau), rtol, atol, int(max_steps)
+    args = {"b0": b0, "c": c, "kappa": kappa, "tau": tau}
+    q, ok = ode.solve(
+        _q_field, ts, jnp.zeros((), ts.dtype), args, rtol=rtol, atol=atol, max_steps=max_steps
     )
-    _raise_if_failed(ok, "integrate_q")
-    return q, ok
+    return q, ok & jnp.all(b0 > 0) & (tau > 0)
 
 
 @jax.jit
@@ -1008,7 +963,7 @@ def saxe_chain_strengths(
 
 
 # ---------------------------------------------------------------------------------------------
-# transfer with pooling (spec A.7)
+# transfer with pooling
 
 
 @jax.jit
@@ -1073,11 +1028,11 @@ def savings(
         and ``saving = t_fresh - t_pretrained`` (>= 0).
 
     Raises:
-        ValueError: for concrete invalid inputs.
+        InputError: for concrete invalid inputs.
     """
     _check_task_args(v=v, c=c, tau=tau, t=train_time)
-    _require("c_ab", c_ab, lambda a: (a >= 0) & (a < 1), "in [0, 1) (pooling overlap)")
-    _require("level", level, lambda a: (a > 0) & (a < 1), "in (0, 1)")
+    require("c_ab", c_ab, lambda a: (a >= 0) & (a < 1), "in [0, 1) (pooling overlap)")
+    require("level", level, lambda a: (a > 0) & (a < 1), "in (0, 1)")
     _, beta_a = closed_form(train_time, v, c, 0.0, tau)
     beta_b0 = c_ab * beta_a
     y = jnp.asarray(level, beta_b0.dtype) * c
@@ -1111,8 +1066,17 @@ class Simulation(NamedTuple):
     residual: Array
 
 
+def _check_simulate(task, lr, num_steps, record_every, check_norms, **_) -> dict:
+    require("lr", lr, lambda a: a > 0, "> 0 (learning rate)")
+    if check_norms:
+        tu.check_equal_norms(task.g_plus, task.g_minus)
+    num_steps, record_every = deep_linear.check_schedule(num_steps, record_every)
+    return {"num_steps": num_steps, "record_every": record_every}
+
+
+@_entry(_check_simulate, static_argnames=("num_steps", "record_every", "check_norms"))
 def simulate(
-    task: _tuning.TaskVectors,
+    task: tu.TaskVectors,
     *,
     c: Float[ArrayLike, ""] = 1.0,
     beta0: Float[ArrayLike, ""] = 0.0,
@@ -1142,21 +1106,9 @@ def simulate(
         :class:`Simulation` with ``num_steps // record_every + 1`` records.
 
     Raises:
-        ValueError: for a bad step schedule (see ``gradient_descent``), ``lr <= 0``, or
+        InputError: for a bad step schedule (see ``gradient_descent``), ``lr <= 0``, or
             ``||g+|| != ||g-||`` when ``check_norms``.
     """
-    _require("lr", lr, lambda a: a > 0, "> 0 (learning rate)")
-    if check_norms:
-        _tuning.check_equal_norms(task.g_plus, task.g_minus)
-    num_steps, record_every = deep_linear._check_schedule(num_steps, record_every)
-    dtype = jnp.result_type(task.g_plus, float)
-    cast = lambda x: jnp.asarray(x, dtype)
-    task = _tuning.TaskVectors(*(cast(x) for x in task))
-    return _simulate_jit(task, cast(c), cast(beta0), cast(lr), num_steps, record_every)
-
-
-@functools.partial(jax.jit, static_argnames=("num_steps", "record_every"))
-def _simulate_jit(task, c, beta0, lr, num_steps, record_every):
     weights0, sxx, syx = deep_linear.saxe_network(task, c=c, beta0=beta0)
     _, records = deep_linear.gradient_descent(
         weights0,
@@ -1173,7 +1125,7 @@ def _simulate_jit(task, c, beta0, lr, num_steps, record_every):
 
 
 # ---------------------------------------------------------------------------------------------
-# reference table (spec A.5)
+# reference table
 
 
 def reference_table(
@@ -1184,12 +1136,12 @@ def reference_table(
     n: int = 180,
     tuning: str = "von_mises",
     kappa: float = 2.0,
-    sigma_rad: float = _tuning.SIGMA_RAD,
+    sigma_rad: float = tu.SIGMA_RAD,
     amplitude: float = 1.0,
     baseline: float = 0.1,
-    theta0_rad: float = _tuning.THETA0_RAD,
+    theta0_rad: float = tu.THETA0_RAD,
 ) -> dict[str, np.ndarray]:
-    """The spec A.5 reference numbers per stimulus separation (``beta0 = 0``, ``alpha0 = 0``).
+    """Reference numbers of the theory per stimulus separation (``beta0 = 0``, ``alpha0 = 0``).
 
     Columns (each a NumPy array over ``dthetas_deg``):
 
@@ -1211,12 +1163,12 @@ def reference_table(
         dict of column name -> ``np.ndarray`` of shape ``(len(dthetas_deg),)``.
 
     Raises:
-        ValueError: if a separation is not > 0 or the tuning violates ``||g+|| = ||g-||``.
+        InputError: if a separation is not > 0 or the tuning violates ``||g+|| = ||g-||``.
     """
     dth = np.asarray(dthetas_deg, dtype=float)
     if dth.ndim != 1 or np.any(~(dth > 0)):
-        raise ValueError(f"dthetas_deg must be a 1-D sequence of values > 0, got {dthetas_deg}")
-    task = _tuning.task_vectors(
+        raise InputError(f"dthetas_deg must be a 1-D sequence of values > 0, got {dthetas_deg}")
+    task = tu.task_vectors(
         jnp.deg2rad(jnp.asarray(dth)),
         theta0_rad=theta0_rad,
         n=n,

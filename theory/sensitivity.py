@@ -1,4 +1,7 @@
-r"""Sensitivity ``D(theta) = sum_i (dy_i/dtheta)^2`` by forward-mode autodiff (spec B.2).
+r"""Sensitivity ``D(theta) = sum_i (dy_i/dtheta)^2`` by forward-mode autodiff.
+
+The measure of Benjamin, Zhang, Qiu, Stocker & Kording (2022), *Efficient neural codes naturally
+emerge through gradient descent learning*.
 
 A stimulus generator ``theta -> x`` (e.g. :func:`theory.stimuli.sinusoid`) composed with a
 response function ``x -> y`` (a layer of a network, a matrix ``W``) gives ``fn(theta) -> y``. The
@@ -24,6 +27,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
+
+from theory.checks import InputError, is_concrete
 
 __all__ = [
     "acuity",
@@ -51,7 +56,7 @@ def sensitivity(fn: Callable[[Array], Any], theta: Float[ArrayLike, ""]) -> Any:
         Scalar ``D`` per leaf of ``fn(theta)`` (same tree structure; a scalar for an array).
 
     Raises:
-        ValueError: if ``theta`` is not a scalar.
+        InputError: if ``theta`` is not a scalar.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -59,11 +64,11 @@ def sensitivity(fn: Callable[[Array], Any], theta: Float[ArrayLike, ""]) -> Any:
         13.0
 
     References:
-        Paper Methods eq. (1); spec B.2.
+        Benjamin et al. (2022), Methods, eq. (1).
     """
     theta = jnp.asarray(theta, jnp.result_type(theta, float))
     if theta.ndim != 0:
-        raise ValueError(f"theta must be a scalar (vmap for curves), got shape {theta.shape}")
+        raise InputError(f"theta must be a scalar (vmap for curves), got shape {theta.shape}")
     _, tangent = jax.jvp(fn, (theta,), (jnp.ones_like(theta),))
     return jax.tree_util.tree_map(lambda t: jnp.sum(jnp.square(t)), tangent)
 
@@ -84,11 +89,11 @@ def phase_averaged_sensitivity(
         Pytree of scalars, ``mean_phase D``.
 
     Raises:
-        ValueError: if ``phases`` is not a non-empty 1-D array or ``theta`` is not a scalar.
+        InputError: if ``phases`` is not a non-empty 1-D array or ``theta`` is not a scalar.
     """
     phases = jnp.asarray(phases)
     if phases.ndim != 1 or phases.shape[0] < 1:
-        raise ValueError(f"phases must be a non-empty 1-D array, got shape {phases.shape}")
+        raise InputError(f"phases must be a non-empty 1-D array, got shape {phases.shape}")
     per_phase = jax.vmap(lambda ph: sensitivity(lambda th: fn(th, ph), theta))(phases)
     return jax.tree_util.tree_map(lambda d: jnp.mean(d, axis=0), per_phase)
 
@@ -109,24 +114,24 @@ def sensitivity_curve(
         Pytree whose leaves have shape ``(T,)``.
 
     Raises:
-        ValueError: if ``thetas`` or ``phases`` is not 1-D.
+        InputError: if ``thetas`` or ``phases`` is not 1-D.
     """
     thetas = jnp.asarray(thetas, jnp.result_type(thetas, float))
     if thetas.ndim != 1:
-        raise ValueError(f"thetas must be a 1-D array, got shape {thetas.shape}")
+        raise InputError(f"thetas must be a 1-D array, got shape {thetas.shape}")
     return jax.vmap(lambda th: phase_averaged_sensitivity(fn, th, phases))(thetas)
 
 
 def equally_spaced_phases(num: int, dtype=None) -> Float[Array, " P"]:
-    """``num`` phases ``2 pi k / num``, ``k = 0 .. num - 1``, on ``[0, 2 pi)`` (spec B.3: 64).
+    """``num`` phases ``2 pi k / num``, ``k = 0 .. num - 1``, on ``[0, 2 pi)``.
 
     Averages of ``cos^2(a + phase)`` over these phases equal 1/2 exactly for ``num >= 3``.
 
     Raises:
-        ValueError: if ``num`` is not an integer >= 1.
+        InputError: if ``num`` is not an integer >= 1.
     """
     if isinstance(num, bool) or not isinstance(num, int | np.integer) or num < 1:
-        raise ValueError(f"num must be an integer >= 1 (number of phases), got {num=}")
+        raise InputError(f"num must be an integer >= 1 (number of phases), got {num=}")
     dtype = jnp.result_type(float) if dtype is None else dtype
     return 2.0 * jnp.pi * jnp.arange(num, dtype=dtype) / num
 
@@ -154,7 +159,7 @@ def linear_sensitivity(
     r"""Exact sensitivity of ``y = W x`` via the SVD: ``D = sum_j sigma_j^2 (v_j^T dx/dtheta)^2``.
 
     With ``W = U S V^T``, ``dy/dtheta = sum_j sigma_j u_j (v_j^T dx/dtheta)`` and the ``u_j`` are
-    orthonormal. For ``theta_j = v_j^T x`` this gives ``D = sigma_j^2`` (spec B.6.1).
+    orthonormal. For ``theta_j = v_j^T x`` this gives ``D = sigma_j^2``.
 
     Args:
         weight: matrix ``W``, shape ``(m, n)``.
@@ -165,12 +170,12 @@ def linear_sensitivity(
         Scalar ``D``.
 
     Raises:
-        ValueError: if the shapes do not match.
+        InputError: if the shapes do not match.
     """
     weight = jnp.asarray(weight)
     dx = jnp.asarray(dx_dtheta)
     if weight.ndim != 2 or dx.shape != (weight.shape[1],):
-        raise ValueError(
+        raise InputError(
             f"expected weight (m, n) and dx_dtheta (n,), got {weight.shape=} and {dx.shape=}"
         )
     _, s, vh = jnp.linalg.svd(weight, full_matrices=False)
@@ -187,7 +192,7 @@ def cardinal_oblique_ratio(
     *,
     half_width_deg: float = 5.0,
 ) -> Float[Array, ""]:
-    """Cardinal/oblique ratio ``CO`` of an orientation-sensitivity curve (spec B.2).
+    """Cardinal/oblique ratio ``CO`` of an orientation-sensitivity curve.
 
     ``CO = mean D over theta within half_width of 0 or 90 deg / mean D within half_width of 45 or
     135 deg``, with orientation distances taken modulo 180 deg. ``CO > 1`` means more sensitivity
@@ -203,7 +208,7 @@ def cardinal_oblique_ratio(
         Scalar ratio.
 
     Raises:
-        ValueError: for mismatched shapes, a bad ``half_width_deg``, or a grid with no point in
+        InputError: for mismatched shapes, a bad ``half_width_deg``, or a grid with no point in
             one of the windows (when the grid is concrete).
 
     Examples:
@@ -213,21 +218,21 @@ def cardinal_oblique_ratio(
         2.906
     """
     if not 0.0 < half_width_deg < 22.5:
-        raise ValueError(f"half_width_deg must lie in (0, 22.5) degrees, got {half_width_deg=}")
+        raise InputError(f"half_width_deg must lie in (0, 22.5) degrees, got {half_width_deg=}")
     theta = jnp.asarray(theta_deg, jnp.result_type(theta_deg, float))
     d = jnp.asarray(d)
     if theta.ndim != 1 or d.shape != theta.shape:
-        raise ValueError(
+        raise InputError(
             f"theta_deg and d must be 1-D of equal length, got {theta.shape}, {d.shape}"
         )
     near = lambda centres: jnp.any(
         jnp.stack([_circular_distance_deg(theta, c) <= half_width_deg for c in centres]), axis=0
     )
     cardinal, oblique = near((0.0, 90.0)), near((45.0, 135.0))
-    if not isinstance(theta, jax.core.Tracer):
+    if is_concrete(theta):
         for name, mask in (("cardinal", cardinal), ("oblique", oblique)):
             if not bool(jnp.any(mask)):
-                raise ValueError(
+                raise InputError(
                     f"theta_deg has no point within {half_width_deg} deg of the {name} orientations"
                 )
     mean = lambda mask: jnp.sum(jnp.where(mask, d, 0.0)) / jnp.sum(mask)
@@ -240,7 +245,7 @@ def acuity(
     *,
     cutoff: float = 0.1,
 ) -> Float[Array, ""]:
-    """Acuity: the highest frequency whose threshold is below ``cutoff`` (spec B.5 iii).
+    """Acuity: the highest frequency whose threshold is below ``cutoff``.
 
     Takes the last grid point ``k`` with ``T_k < cutoff``; if the next point is above the cutoff,
     the crossing is interpolated linearly in ``f`` between them (a continuous measure on a coarse
@@ -255,7 +260,7 @@ def acuity(
         Scalar acuity in the units of ``freqs``.
 
     Raises:
-        ValueError: for mismatched shapes or ``cutoff <= 0``.
+        InputError: for mismatched shapes or ``cutoff <= 0``.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -264,11 +269,11 @@ def acuity(
         5.0
     """
     if not cutoff > 0:
-        raise ValueError(f"cutoff must be > 0, got {cutoff=}")
+        raise InputError(f"cutoff must be > 0, got {cutoff=}")
     freqs = jnp.asarray(freqs, jnp.result_type(freqs, float))
     t = jnp.asarray(thresholds, freqs.dtype)
     if freqs.ndim != 1 or t.shape != freqs.shape or freqs.shape[0] < 1:
-        raise ValueError(
+        raise InputError(
             f"freqs and thresholds must be 1-D of equal length, got {freqs.shape}, {t.shape}"
         )
     below = t < cutoff

@@ -16,6 +16,10 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
+from theory.checks import InputError
+
+__all__ = ["SINUSOID_WINDOWS", "pixel_grid", "rotate", "sinusoid"]
+
 
 def pixel_grid(size: int, dtype=jnp.float32) -> tuple[Float[Array, "H W"], Float[Array, "H W"]]:
     """Centred pixel coordinates ``(x, y)`` of a ``size`` x ``size`` image (x right, y up).
@@ -28,7 +32,7 @@ def pixel_grid(size: int, dtype=jnp.float32) -> tuple[Float[Array, "H W"], Float
         ``(x, y)``, each of shape ``(size, size)``, in pixels.
 
     Raises:
-        ValueError: if ``size < 1``.
+        InputError: if ``size < 1``.
 
     Examples:
         >>> x, y = pixel_grid(3)
@@ -36,7 +40,7 @@ def pixel_grid(size: int, dtype=jnp.float32) -> tuple[Float[Array, "H W"], Float
         ([-1.0, 0.0, 1.0], [1.0, 0.0, -1.0])
     """
     if int(size) != size or size < 1:
-        raise ValueError(f"size must be an integer >= 1 (pixels), got {size=}")
+        raise InputError(f"size must be an integer >= 1 (pixels), got {size=}")
     centre = (size - 1) / 2.0
     coords = jnp.arange(size, dtype=dtype)
     x = jnp.broadcast_to(coords[None, :] - centre, (size, size))
@@ -69,7 +73,7 @@ def sinusoid(
     amplitude: Float[ArrayLike, ""] = 1.0,
     window: str | None = None,
 ) -> Float[Array, "H W"]:
-    r"""Plane wave ``A sin(2 pi f x' / size + phase)`` with origin at the image centre (spec B.3).
+    r"""Plane wave ``A sin(2 pi f x' / size + phase)`` with origin at the image centre.
 
     ``x'`` is the rotated coordinate of :func:`rotate` applied to :func:`pixel_grid`, so at
     ``orientation_deg = 0`` the wave varies along x (vertical stripes) and it rotates clockwise on
@@ -83,7 +87,7 @@ def sinusoid(
     ``cos^2(pi x / size) cos^2(pi y / size)`` centred on the patch (close to 0 at the border);
     ``"radial"``, the circular ``cos^2(pi r / size)`` for ``r < size / 2`` and 0 outside. A window
     removes the border discontinuity whose spectral leakage shapes the threshold curve
-    ``T(f)`` (spec B.5 caveat).
+    ``T(f)``.
 
     Args:
         freq_cpi: spatial frequency, cycles per image, scalar (vmap for batches).
@@ -98,7 +102,7 @@ def sinusoid(
         (float32 by default, float64 when given float64 arrays or in x64 mode).
 
     Raises:
-        ValueError: if ``size`` is not an integer >= 1, ``window`` is unknown, or ``freq_cpi``/
+        InputError: if ``size`` is not an integer >= 1, ``window`` is unknown, or ``freq_cpi``/
             ``phase_rad`` is not a scalar.
 
     Examples:
@@ -108,10 +112,10 @@ def sinusoid(
         [-0.7071, 0.7071, 0.7071, -0.7071]
     """
     if window not in SINUSOID_WINDOWS:
-        raise ValueError(f"window must be one of {SINUSOID_WINDOWS}, got {window=}")
+        raise InputError(f"window must be one of {SINUSOID_WINDOWS}, got {window=}")
     for name, value in (("freq_cpi", freq_cpi), ("phase_rad", phase_rad)):
         if jnp.ndim(value) != 0:
-            raise ValueError(
+            raise InputError(
                 f"{name} must be a scalar (use jax.vmap for batches), got shape {jnp.shape(value)}"
             )
     dtype = jnp.result_type(freq_cpi, phase_rad, orientation_deg, amplitude, float)

@@ -1,6 +1,9 @@
-r"""Singular-value dynamics of deep linear networks (spec B.6): ODEs, closed forms, half-times.
+r"""Singular-value dynamics of deep linear networks: ODEs, closed forms, half-times.
 
-Setting (spec B.6.2-B.6.4; Arora, Cohen, Hu & Luo 2019; Saxe, McClelland & Ganguli 2014). A depth-N
+Setting (Benjamin, Zhang, Qiu, Stocker & Kording 2022, *Efficient neural codes naturally emerge
+through gradient descent learning*, Methods; Arora, Cohen, Hu & Luo 2019; Saxe, McClelland &
+Ganguli 2014, *Exact solutions to the nonlinear dynamics of learning in deep linear neural
+networks*). A depth-N
 linear network ``W = W_N ... W_1`` is trained by gradient flow with **unit rate on each factor**,
 ``dW_j/dt = -d loss/dW_j``, from a *balanced* (``W_{j+1}^T W_{j+1} = W_j W_j^T``) initialisation
 whose end-to-end singular vectors are *aligned* with the data. Each singular value of ``W`` then
@@ -31,12 +34,16 @@ Conventions: times ``t`` are gradient-flow times of the loss as written above (n
 compare with :func:`theory.deep_linear.gradient_descent`, which descends
 ``L = 1/2 tr(W S_xx W^T) - tr(W S_yx^T)``, pass ``2 S_xx`` and ``2 S_yx``: then ``t = step * lr``.
 The eigenvalues ``lam`` are **variances** (eigenvalues of ``E[x x^T]``), not standard deviations
-(spec B.10). Depth is a static Python ``int``; ``t``, ``lam``, ``sigma0`` broadcast against each
-other and may be traced (jit/vmap/jvp all work; depth >= 3 differentiates through a custom JVP
-built from the ODE itself). Nothing here is random, so no function takes a key.
+(the paper's text speaks of standard deviations; its own equations use the variances). Depth is a
+static Python ``int``; ``t``, ``lam``, ``sigma0`` broadcast against each other and may be traced
+(jit/vmap/jvp/jacfwd all work; depth >= 3 differentiates through a custom JVP built from the ODE
+itself, and :func:`integrate` through the forward-mode solve of :func:`theory.ode.solve`).
+Nothing here is random, so no function takes a key.
 
-Bad values raise ``ValueError`` naming the parameter and the allowed range when the inputs are
-concrete; under ``jit`` they raise at run time through ``equinox.error_if`` with the same message.
+Bad values follow the traced-value policy of :mod:`theory`: concrete inputs are checked and raise
+`theory.checks.InputError` naming the parameter, the allowed range and the value got; traced
+inputs (under ``jit``/``vmap``) cannot raise, so the functions return ``NaN`` where an input is
+outside its range (and :func:`integrate` returns ``ok = False``).
 """
 
 from __future__ import annotations
@@ -44,13 +51,14 @@ from __future__ import annotations
 import functools
 import math
 
-import diffrax
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.special
 from jaxtyping import Array, ArrayLike, Bool, Float
+
+from theory import ode
+from theory.checks import InputError, is_concrete, require
 
 __all__ = [
     "aligned_balanced_weights",
@@ -77,54 +85,69 @@ _NEWTON_MAX_ITER = 500
 
 def _check_depth(depth) -> int:
     if isinstance(depth, bool) or not isinstance(depth, int | np.integer) or depth < 1:
-        raise ValueError(f"depth must be an integer >= 1 (number of weight matrices), got {depth=}")
+        raise InputError(f"depth must be an integer >= 1 (number of weight matrices), got {depth=}")
     return int(depth)
 
 
-def _require(x, ok, message: str, *others):
-    """Check ``ok(xp, x, *others)`` elementwise, with ``xp`` = numpy or jax.numpy.
+def _check(name: str, x, predicate, allowed: str):
+    """The traced-value policy for one input.
 
-    Concrete inputs raise ``ValueError(message)`` at once; traced inputs (under jit/vmap) get an
-    ``equinox.error_if`` attached to ``x`` with the same message. Returns ``x`` as an array.
+    Concrete ``x``: `theory.checks.require` (raises `InputError` naming ``name``, ``allowed`` and
+    the value) and returns ``True``. Traced ``x``: returns the boolean mask ``predicate(x)``, with
+    which the caller turns the outputs of invalid entries into ``NaN`` (:func:`_nan_unless`).
+    ``predicate`` uses ``jnp`` functions, so it works on NumPy and JAX arrays alike.
     """
-    x = jnp.asarray(x)
-    if any(isinstance(a, jax.core.Tracer) for a in (x, *others)):
-        return eqx.error_if(x, jnp.logical_not(ok(jnp, x, *others)), message)
-    xn = np.asarray(x)
-    good = np.broadcast_to(np.asarray(ok(np, xn, *(np.asarray(o) for o in others))), xn.shape)
-    if not bool(np.all(good)):
-        bad = xn[np.logical_not(good)]
-        raise ValueError(f"{message}, got {bad.ravel()[:5].tolist()}")
-    return x
+    if is_concrete(x):
+        require(name, x, predicate, allowed)
+        return True
+    return predicate(x)
+
+
+def _safe(valid, x, fill):
+    """``x`` where ``valid``, else ``fill`` (keeps the computation on invalid entries finite)."""
+    return x if valid is True else jnp.where(valid, x, jnp.asarray(fill, x.dtype))
+
+
+def _nan_unless(valid, out):
+    return out if valid is True else jnp.where(valid, out, jnp.nan)
+
+
+def _guarded(valid, fn, args, fills):
+    """``fn(*args)``, with ``NaN`` where ``valid`` is False (invalid entries computed on ``fills``).
+
+    ``valid`` is ``True`` when every input was concrete (and checked), else a mask of the shape
+    of the (broadcast) ``args``.
+    """
+    if valid is True:
+        return fn(*args)
+    return _nan_unless(valid, fn(*(_safe(valid, a, f) for a, f in zip(args, fills, strict=True))))
 
 
 def _check_t(t):
-    return _require(
-        t,
-        lambda xp, v: xp.isfinite(v) & (v >= 0),
-        "t must be a finite time >= 0 (gradient-flow time)",
+    return _check(
+        "t", t, lambda v: jnp.isfinite(v) & (v >= 0), "a finite time >= 0 (gradient-flow time)"
     )
 
 
 def _check_lam(lam, name="lam"):
-    return _require(
+    return _check(
+        name,
         lam,
-        lambda xp, v: xp.isfinite(v) & (v > 0),
-        f"{name} must be > 0 and finite (a variance, eigenvalue of E[x x^T])",
+        lambda v: jnp.isfinite(v) & (v > 0),
+        "> 0 and finite (a variance, eigenvalue of E[x x^T])",
     )
 
 
 def _check_sigma0(sigma0, depth: int, upper: float = 1.0, name="sigma0"):
     if depth == 1:
-        return _require(
-            sigma0,
-            lambda xp, v: (v >= 0) & (v < upper),
-            f"{name} must lie in [0, {upper}) for depth 1",
+        return _check(
+            name, sigma0, lambda v: (v >= 0) & (v < upper), f"in [0, {upper}) for depth 1"
         )
-    return _require(
+    return _check(
+        name,
         sigma0,
-        lambda xp, v: (v > 0) & (v < upper),
-        f"{name} must lie in (0, {upper}) for depth >= 2 (0 is a fixed point)",
+        lambda v: (v > 0) & (v < upper),
+        f"in (0, {upper}) for depth >= 2 (0 is a fixed point)",
     )
 
 
@@ -155,8 +178,9 @@ def vector_field(
         ``d sigma/dt`` with the shape of ``sigma``.
 
     References:
-        Arora, Cohen, Hu & Luo (2019), Theorem 3; spec B.6.2-B.6.4 (paper eqs. 4, 7, 10-11
-        with the factor 2 restored and the exponent typo of eq. 11 corrected).
+        Arora, Cohen, Hu & Luo (2019), Theorem 3; Benjamin et al. (2022), eqs. 4, 7 and 10-11,
+        with the factor 2 of ``d/dW ||y - W x||^2`` restored and the exponent of eq. 11 written
+        ``2 - 2/N`` (the power that the depth-N flow of Arora et al. gives).
     """
     del t
     depth = args["depth"]
@@ -191,13 +215,15 @@ def integrate(
 
     Returns:
         ``(sigma, success)``: ``sigma`` of shape ``(T,)`` and a boolean scalar that is ``True``
-        iff diffrax reported success. The solve runs with ``throw=False`` so that it vmaps over
-        conditions; always check ``success`` (a solve that hits ``max_steps`` returns partial
-        values silently).
+        iff diffrax reported success and the (traced) inputs were valid. The solve
+        (:func:`theory.ode.solve`) runs with ``throw=False`` so that it vmaps over conditions;
+        always check ``success`` (a solve that hits ``max_steps`` returns partial values
+        silently). It is differentiable in forward mode (``jax.jvp``, ``jax.jacfwd``) in ``ts``,
+        ``lam``, ``sigma0`` and ``s_yx``.
 
     Raises:
-        ValueError: for ``depth < 1``, ``ts`` not 1-D, or concrete bad values of ``ts``/``lam``/
-            ``sigma0``.
+        InputError: for ``depth < 1``, ``ts`` not 1-D, or concrete bad values of ``ts`` (``< 0``,
+            not finite or decreasing), ``lam``, ``s_yx`` or ``sigma0``.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -208,31 +234,20 @@ def integrate(
     depth = _check_depth(depth)
     ts = jnp.asarray(ts)
     if ts.ndim != 1 or ts.shape[0] < 1:
-        raise ValueError(f"ts must be a 1-D array of save times, got shape {ts.shape}")
+        raise InputError(f"ts must be a 1-D array of save times, got shape {ts.shape}")
     dtype = _float_dtype(ts, lam, sigma0)
-    ts = _check_t(ts.astype(dtype))
-    lam = _check_lam(jnp.asarray(lam, dtype))
-    sigma0 = _require(
-        jnp.asarray(sigma0, dtype),
-        (lambda xp, v: v >= 0) if depth == 1 else (lambda xp, v: v > 0),
-        "sigma0 must be >= 0 (depth 1) or > 0 (depth >= 2)",
-    )
-    s_yx = lam if s_yx is None else _check_lam(jnp.asarray(s_yx, dtype), "s_yx")
+    ts, lam, sigma0 = ts.astype(dtype), jnp.asarray(lam, dtype), jnp.asarray(sigma0, dtype)
+    _check_t(ts)
+    _check("ts", ts, lambda v: jnp.all(v[1:] >= v[:-1]), "non-decreasing (save times)")
+    valid = _check_lam(lam) & _check_sigma0(sigma0, depth, upper=np.inf)
+    if s_yx is None:
+        s_yx = lam
+    else:
+        s_yx = jnp.asarray(s_yx, dtype)
+        valid = valid & _check_lam(s_yx, "s_yx")
     args = {"lam": lam, "s_yx": s_yx, "depth": jnp.asarray(float(depth), dtype)}
-    sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(vector_field),
-        diffrax.Tsit5(),
-        t0=jnp.zeros((), dtype),
-        t1=ts[-1],
-        dt0=None,
-        y0=sigma0,
-        args=args,
-        saveat=diffrax.SaveAt(ts=ts),
-        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
-        max_steps=max_steps,
-        throw=False,
-    )
-    return sol.ys, sol.result == diffrax.RESULTS.successful
+    ys, ok = ode.solve(vector_field, ts, sigma0, args, rtol=rtol, atol=atol, max_steps=max_steps)
+    return ys, ok & valid
 
 
 # ----------------------------------------------------------------------------- F and its inverse
@@ -347,14 +362,14 @@ def potential(x: Float[ArrayLike, "..."], depth: int) -> Float[Array, "..."]:
         ``F(x)``, same shape and float dtype as ``x``.
 
     Raises:
-        ValueError: if ``depth < 3`` or (concrete) ``x`` outside ``(0, 1]``.
+        InputError: if ``depth < 3`` or (concrete) ``x`` outside ``(0, 1]`` (traced: ``NaN``).
     """
     depth = _check_depth(depth)
     if depth < 3:
-        raise ValueError(f"depth must be >= 3 for the 2F1 potential, got {depth=}")
+        raise InputError(f"depth must be >= 3 for the 2F1 potential, got {depth=}")
     x = jnp.asarray(x, _float_dtype(x))
-    x = _require(x, lambda xp, v: (v > 0) & (v <= 1), "x must lie in (0, 1]")
-    return _potential_jax(x, depth)
+    valid = _check("x", x, lambda v: (v > 0) & (v <= 1), "in (0, 1]")
+    return _guarded(valid, lambda y: _potential_jax(y, depth), (x,), (0.5,))
 
 
 # ----------------------------------------------------------------------------- closed forms
@@ -401,21 +416,22 @@ def closed_form(
         ``sigma(t)`` with the broadcast shape, in ``[sigma0, 1]``.
 
     Raises:
-        ValueError: for ``depth < 1``, ``t < 0``, ``lam <= 0`` or ``sigma0`` outside its range.
+        InputError: for ``depth < 1``, or concrete ``t < 0``, ``lam <= 0`` or ``sigma0`` outside
+            its range (traced: ``NaN`` there).
 
     Examples:
         >>> round(float(closed_form(1.0, 0.5, 2, 0.5)), 6)  # sigmoid(2)
         0.880797
 
     References:
-        Saxe, McClelland & Ganguli (2014), eq. (5); Arora et al. (2019); spec B.6.3.
+        Saxe, McClelland & Ganguli (2014), eq. (5); Arora et al. (2019); Benjamin et al.
+        (2022), Methods.
     """
     depth = _check_depth(depth)
     t, lam, sigma0 = _broadcast_float(t, lam, sigma0)
-    t = _check_t(t)
-    lam = _check_lam(lam)
-    sigma0 = _check_sigma0(sigma0, depth)
-    return _closed_form_unchecked(t, lam, depth, sigma0)
+    valid = _check_t(t) & _check_lam(lam) & _check_sigma0(sigma0, depth)
+    fn = lambda tt, ll, ss: _closed_form_unchecked(tt, ll, depth, ss)
+    return _guarded(valid, fn, (t, lam, sigma0), (0.0, 1.0, 0.5))
 
 
 def _implicit_time_unchecked(sigma, lam, depth: int, sigma0):
@@ -450,7 +466,8 @@ def implicit_time(
         ``t(sigma)`` with the broadcast shape, >= 0.
 
     Raises:
-        ValueError: for bad ``depth``/``lam``/``sigma0`` or ``sigma`` outside ``[sigma0, 1)``.
+        InputError: for bad ``depth``/``lam``/``sigma0`` or ``sigma`` outside ``[sigma0, 1)``
+            (concrete inputs; traced: ``NaN`` there).
 
     Examples:
         >>> round(float(implicit_time(0.5, 1.0, 1, 0.0)), 6)  # ln 2 / 2
@@ -458,12 +475,15 @@ def implicit_time(
     """
     depth = _check_depth(depth)
     sigma, lam, sigma0 = _broadcast_float(sigma, lam, sigma0)
-    lam = _check_lam(lam)
-    sigma0 = _check_sigma0(sigma0, depth)
-    sigma = _require(
-        sigma, lambda xp, v, s0: (v >= s0) & (v < 1), "sigma must lie in [sigma0, 1)", sigma0
-    )
-    return _implicit_time_unchecked(sigma, lam, depth, sigma0)
+    valid = _check_lam(lam) & _check_sigma0(sigma0, depth)
+    if is_concrete(sigma0):
+        s0 = np.asarray(sigma0)
+        valid = valid & _check("sigma", sigma, lambda v: (v >= s0) & (v < 1), "in [sigma0, 1)")
+    else:
+        valid = valid & (sigma >= sigma0) & (sigma < 1)
+    # an invalid entry is evaluated at sigma = sigma0 = 1/2 (time 0), then set to NaN
+    fn = lambda ss, ll, s0: _implicit_time_unchecked(ss, ll, depth, s0)
+    return _guarded(valid, fn, (sigma, lam, sigma0), (0.5, 1.0, 0.5))
 
 
 def half_time(
@@ -487,7 +507,8 @@ def half_time(
         Half-time(s), broadcast shape of ``lam`` and ``sigma0``.
 
     Raises:
-        ValueError: for ``depth < 1``, ``lam <= 0`` or ``sigma0`` outside its range.
+        InputError: for ``depth < 1``, or concrete ``lam <= 0`` or ``sigma0`` outside its range
+            (traced: ``NaN`` there).
 
     Examples:
         >>> round(float(half_time(1.0, 2, 0.1)), 6)  # ln 9 / 4
@@ -495,9 +516,9 @@ def half_time(
     """
     depth = _check_depth(depth)
     lam, sigma0 = _broadcast_float(lam, sigma0)
-    lam = _check_lam(lam)
-    sigma0 = _check_sigma0(sigma0, depth, upper=0.5)
-    return _implicit_time_unchecked(jnp.full_like(sigma0, 0.5), lam, depth, sigma0)
+    valid = _check_lam(lam) & _check_sigma0(sigma0, depth, upper=0.5)
+    fn = lambda ll, s0: _implicit_time_unchecked(jnp.full_like(s0, 0.5), ll, depth, s0)
+    return _guarded(valid, fn, (lam, sigma0), (1.0, 0.25))
 
 
 def half_time_small_init(
@@ -519,15 +540,16 @@ def half_time_small_init(
         Approximate half-time(s).
 
     Raises:
-        ValueError: if ``depth < 3``, ``lam <= 0`` or ``sigma0`` outside ``(0, 1/2)``.
+        InputError: if ``depth < 3``, or concrete ``lam <= 0`` or ``sigma0`` outside
+            ``(0, 1/2)`` (traced: ``NaN`` there).
     """
     depth = _check_depth(depth)
     if depth < 3:
-        raise ValueError(f"depth must be >= 3 for the small-init asymptote, got {depth=}")
+        raise InputError(f"depth must be >= 3 for the small-init asymptote, got {depth=}")
     lam, sigma0 = _broadcast_float(lam, sigma0)
-    lam = _check_lam(lam)
-    sigma0 = _check_sigma0(sigma0, depth, upper=0.5)
-    return jnp.power(sigma0, -(depth - 2.0) / depth) / (2.0 * (depth - 2.0) * lam)
+    valid = _check_lam(lam) & _check_sigma0(sigma0, depth, upper=0.5)
+    fn = lambda ll, s0: jnp.power(s0, -(depth - 2.0) / depth) / (2.0 * (depth - 2.0) * ll)
+    return _guarded(valid, fn, (lam, sigma0), (1.0, 0.25))
 
 
 def rise_time(
@@ -554,17 +576,20 @@ def rise_time(
         Rise time(s), broadcast shape.
 
     Raises:
-        ValueError: if ``not 0 < low < high < 1`` or for the errors of :func:`implicit_time`.
+        InputError: if ``not 0 < low < high < 1`` or for the errors of :func:`implicit_time`.
     """
     if not 0.0 < low < high < 1.0:
-        raise ValueError(f"low and high must satisfy 0 < low < high < 1, got {low=}, {high=}")
+        raise InputError(f"low and high must satisfy 0 < low < high < 1, got {low=}, {high=}")
     depth = _check_depth(depth)
     lam, sigma0 = _broadcast_float(lam, sigma0)
-    lam = _check_lam(lam)
-    sigma0 = _check_sigma0(sigma0, depth, upper=low, name="sigma0 (below low)")
-    t_hi = _implicit_time_unchecked(jnp.full_like(sigma0, high), lam, depth, sigma0)
-    t_lo = _implicit_time_unchecked(jnp.full_like(sigma0, low), lam, depth, sigma0)
-    return t_hi - t_lo
+    valid = _check_lam(lam) & _check_sigma0(sigma0, depth, upper=low, name="sigma0 (below low)")
+
+    def fn(ll, s0):
+        t_hi = _implicit_time_unchecked(jnp.full_like(s0, high), ll, depth, s0)
+        t_lo = _implicit_time_unchecked(jnp.full_like(s0, low), ll, depth, s0)
+        return t_hi - t_lo
+
+    return _guarded(valid, fn, (lam, sigma0), (1.0, 0.5 * low))
 
 
 # ----------------------------------------------------------------------------- supervised
@@ -577,7 +602,7 @@ def supervised_closed_form(
     depth: int,
     sigma0: Float[ArrayLike, "..."],
 ) -> Float[Array, "..."]:
-    r"""Supervised singular value ``sigma(t)`` for ``loss = E||y - W x||^2`` (spec B.6.4).
+    r"""Supervised singular value ``sigma(t)`` for ``loss = E||y - W x||^2``.
 
     Solves :math:`\dot\sigma = 2N\sigma^{2-2/N}(s_{yx} - \lambda\sigma)` with asymptote
     :math:`a = s_{yx}/\lambda`. Substituting ``x = sigma / a`` gives the autoencoder flow with rate
@@ -596,24 +621,28 @@ def supervised_closed_form(
         ``sigma(t)``, broadcast shape.
 
     Raises:
-        ValueError: for bad ``depth``, ``t``, ``lam``, ``s_yx`` or ``sigma0``.
+        InputError: for bad ``depth``, or concrete bad ``t``, ``lam``, ``s_yx`` or ``sigma0``
+            (traced: ``NaN`` there).
 
     Examples:
         >>> round(float(supervised_closed_form(10.0, 2.0, 1.0, 1, 0.0)), 6)  # -> a = 0.5
         0.5
 
     References:
-        Paper eqs. 10-11 with the factor 2 and the exponent ``2(N-1)/N`` corrected (spec B.10).
+        Benjamin et al. (2022), eqs. 10-11, with the factor 2 restored and the exponent written
+        ``2(N-1)/N``.
     """
     depth = _check_depth(depth)
     t, lam, s_yx, sigma0 = _broadcast_float(t, lam, s_yx, sigma0)
-    t = _check_t(t)
-    lam = _check_lam(lam)
-    s_yx = _check_lam(s_yx, "s_yx")
-    a = s_yx / lam
-    x0 = _check_sigma0(sigma0 / a, depth, name="sigma0 / (s_yx / lam)")
-    rate = lam * jnp.power(a, 2.0 - 2.0 / depth)
-    return a * _closed_form_unchecked(t, rate, depth, x0)
+    valid = _check_t(t) & _check_lam(lam) & _check_lam(s_yx, "s_yx")
+    valid = valid & _check_sigma0(sigma0 / (s_yx / lam), depth, name="sigma0 / (s_yx / lam)")
+
+    def fn(tt, ll, sy, s0):
+        a = sy / ll
+        rate = ll * jnp.power(a, 2.0 - 2.0 / depth)
+        return a * _closed_form_unchecked(tt, rate, depth, s0 / a)
+
+    return _guarded(valid, fn, (t, lam, s_yx, sigma0), (0.0, 1.0, 1.0, 0.5))
 
 
 def supervised_half_time(
@@ -625,7 +654,7 @@ def supervised_half_time(
     """Time at which the supervised singular value reaches half its asymptote ``s_yx / lam``.
 
     Equals ``half_time(lam * a^(2 - 2/N), N, sigma0 / a)`` with ``a = s_yx / lam``: for N = 1 it
-    depends on ``lam`` only, for N = 2 on ``s_yx`` only (spec B.6.4 caveat).
+    depends on ``lam`` only, for N = 2 on ``s_yx`` only.
 
     Args:
         lam: input variance(s), > 0.
@@ -637,16 +666,22 @@ def supervised_half_time(
         Half-time(s), broadcast shape.
 
     Raises:
-        ValueError: for bad ``depth``, ``lam``, ``s_yx`` or ``sigma0``.
+        InputError: for bad ``depth``, or concrete bad ``lam``, ``s_yx`` or ``sigma0`` (traced:
+            ``NaN`` there).
     """
     depth = _check_depth(depth)
     lam, s_yx, sigma0 = _broadcast_float(lam, s_yx, sigma0)
-    lam = _check_lam(lam)
-    s_yx = _check_lam(s_yx, "s_yx")
-    a = s_yx / lam
-    x0 = _check_sigma0(sigma0 / a, depth, upper=0.5, name="sigma0 / (s_yx / lam)")
-    rate = lam * jnp.power(a, 2.0 - 2.0 / depth)
-    return _implicit_time_unchecked(jnp.full_like(x0, 0.5), rate, depth, x0)
+    valid = _check_lam(lam) & _check_lam(s_yx, "s_yx")
+    x0 = sigma0 / (s_yx / lam)
+    valid = valid & _check_sigma0(x0, depth, upper=0.5, name="sigma0 / (s_yx / lam)")
+
+    def fn(ll, sy, s0):
+        a = sy / ll
+        rate = ll * jnp.power(a, 2.0 - 2.0 / depth)
+        x = s0 / a
+        return _implicit_time_unchecked(jnp.full_like(x, 0.5), rate, depth, x)
+
+    return _guarded(valid, fn, (lam, s_yx, sigma0), (1.0, 1.0, 0.25))
 
 
 # ----------------------------------------------------------------------------- GD initialisation
@@ -679,29 +714,32 @@ def aligned_balanced_weights(
         Tuple of ``N`` matrices, input first, for :func:`theory.deep_linear.gradient_descent`.
 
     Raises:
-        ValueError: for ``depth < 1``, inconsistent shapes, or (concrete) negative ``sigma0``.
+        InputError: for ``depth < 1``, inconsistent shapes, or (concrete) negative ``sigma0``
+            (traced: ``NaN`` weights).
     """
     depth = _check_depth(depth)
     sigma0 = jnp.asarray(sigma0, _float_dtype(sigma0, in_basis))
     if sigma0.ndim != 1:
-        raise ValueError(f"sigma0 must be a vector of singular values (r,), got {sigma0.shape=}")
+        raise InputError(f"sigma0 must be a vector of singular values (r,), got {sigma0.shape=}")
     r = sigma0.shape[0]
-    sigma0 = _require(sigma0, lambda xp, v: v >= 0, "sigma0 must be >= 0 (singular values)")
+    sigma0 = _nan_unless(
+        _check("sigma0", sigma0, lambda v: v >= 0, ">= 0 (singular values)"), sigma0
+    )
     v = jnp.asarray(in_basis, sigma0.dtype)
     u = v if out_basis is None else jnp.asarray(out_basis, sigma0.dtype)
     for name, m in (("in_basis", v), ("out_basis", u)):
         if m.ndim != 2 or m.shape[1] != r:
-            raise ValueError(f"{name} must have shape (n, r) with r = {r}, got {m.shape}")
+            raise InputError(f"{name} must have shape (n, r) with r = {r}, got {m.shape}")
     if hidden_bases is None:
         hidden_bases = tuple(jnp.eye(r, dtype=sigma0.dtype) for _ in range(depth - 1))
     hidden_bases = tuple(jnp.asarray(h, sigma0.dtype) for h in hidden_bases)
     if len(hidden_bases) != depth - 1:
-        raise ValueError(
+        raise InputError(
             f"hidden_bases must hold depth - 1 = {depth - 1} matrices, got {len(hidden_bases)}"
         )
     for k, h in enumerate(hidden_bases):
         if h.ndim != 2 or h.shape[1] != r or h.shape[0] < r:
-            raise ValueError(
+            raise InputError(
                 f"hidden_bases[{k}] must have shape (h, r) with h >= r = {r}, got {h.shape}"
             )
     s = jnp.power(sigma0, 1.0 / depth)

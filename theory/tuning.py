@@ -1,4 +1,9 @@
-"""Population tuning curves feeding the deep-linear theory (spec A.2, A.3).
+"""Population tuning curves feeding the deep-linear theory of perceptual learning.
+
+Saxe's poster (*A deep learning theory of perceptual learning dynamics*) starts learning from an
+input layer of orientation-tuned neurons but does not give their tuning curves; the defaults
+here (von Mises curves, ``n = 180``, ``kappa = 2``, ``A = 1``, ``b0 = 0.1``, ``theta0 = 45``
+degrees) are this package's choice, and every one is a parameter.
 
 Conventions:
 
@@ -24,6 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
+from theory.checks import InputError, is_concrete, require
+
 __all__ = [
     "TaskVectors",
     "check_equal_norms",
@@ -35,7 +42,7 @@ __all__ = [
     "von_mises_population",
 ]
 
-#: Default reference orientation of the Saxe task, 45 degrees (spec A.2).
+#: Default reference orientation of the Saxe task, 45 degrees.
 THETA0_RAD = float(np.pi / 4)
 #: Default width of the Gaussian tuning curves, 20 degrees.
 SIGMA_RAD = float(np.deg2rad(20.0))
@@ -43,23 +50,16 @@ SIGMA_RAD = float(np.deg2rad(20.0))
 
 def _check_n(n) -> int:
     if isinstance(n, bool) or int(n) != n or n < 1:
-        raise ValueError(f"n (number of neurons) must be an integer >= 1, got {n=}")
+        raise InputError(f"n (number of neurons) must be an integer >= 1, got {n=}")
     return int(n)
 
 
-def _is_concrete(x) -> bool:
-    return not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(x))
-
-
 def _check_positive(name: str, value, *, strict: bool = True) -> None:
-    """Raise ValueError naming ``name`` if a concrete ``value`` is not (strictly) positive."""
-    if not _is_concrete(value):
-        return
-    arr = np.asarray(value)
-    bad = np.any(~(arr > 0)) if strict else np.any(~(arr >= 0))
-    if bad:
-        bound = "> 0" if strict else ">= 0"
-        raise ValueError(f"{name} must be {bound}, got {name}={arr}")
+    """`theory.checks.require` that a concrete ``value`` is ``> 0`` (``>= 0`` if not strict)."""
+    if strict:
+        require(name, value, lambda a: a > 0, "> 0")
+    else:
+        require(name, value, lambda a: a >= 0, ">= 0")
 
 
 def preferred_orientations(n: int = 180, dtype=None) -> Float[Array, " n"]:
@@ -73,7 +73,7 @@ def preferred_orientations(n: int = 180, dtype=None) -> Float[Array, " n"]:
         Array of shape ``(n,)`` in ``[0, pi)``.
 
     Raises:
-        ValueError: if ``n < 1``.
+        InputError: if ``n < 1``.
 
     Examples:
         >>> preferred_orientations(4).tolist()  # doctest: +ELLIPSIS
@@ -106,10 +106,11 @@ def von_mises_population(
         Responses of shape ``S + (n,)``.
 
     Raises:
-        ValueError: if ``n < 1`` or a concrete ``kappa < 0``.
+        InputError: if ``n < 1`` or a concrete ``kappa < 0``.
 
     References:
-        DESIGN.md (public API); spec A.2 (defaults ``n=180, kappa=2, A=1, b0=0.1``).
+        The input population of Saxe's poster (the defaults ``n=180, kappa=2, A=1, b0=0.1``
+        are this package's choice; the poster gives no tuning curves).
 
     Examples:
         >>> f = von_mises_population(0.0, n=4)
@@ -152,7 +153,7 @@ def gaussian_population(
         Responses of shape ``S + (n,)``.
 
     Raises:
-        ValueError: if ``n < 1`` or a concrete ``sigma_rad <= 0``.
+        InputError: if ``n < 1`` or a concrete ``sigma_rad <= 0``.
 
     Examples:
         >>> f = gaussian_population(0.0, n=4, sigma_rad=0.5)
@@ -229,7 +230,7 @@ def norm_mismatch(g_plus: Float[ArrayLike, "*B n"], g_minus: Float[ArrayLike, "*
 def check_equal_norms(
     g_plus: Float[ArrayLike, "*B n"], g_minus: Float[ArrayLike, "*B n"], *, rtol: float = 1e-6
 ) -> None:
-    """Raise ValueError unless ``||g_plus|| = ||g_minus||`` (relative tolerance ``rtol``).
+    """Raise `InputError` unless ``||g_plus|| = ||g_minus||`` (relative tolerance ``rtol``).
 
     Skipped (no error possible) when called on traced values; use :func:`norm_mismatch` as a
     status flag inside ``jit``.
@@ -240,13 +241,13 @@ def check_equal_norms(
         rtol: allowed relative mismatch of the squared norms, >= 0.
 
     Raises:
-        ValueError: naming ``g_plus, g_minus`` and the allowed mismatch.
+        InputError: naming ``g_plus, g_minus`` and the allowed mismatch.
     """
-    if not _is_concrete((g_plus, g_minus)):
+    if not is_concrete((g_plus, g_minus)):
         return
     mismatch = np.asarray(norm_mismatch(g_plus, g_minus))
     if np.any(mismatch > rtol):
-        raise ValueError(
+        raise InputError(
             "g_plus and g_minus must have equal norms (||g_plus|| = ||g_minus||, relative "
             f"mismatch of squared norms <= {rtol}) for the alpha/beta reduction, got a mismatch "
             f"of {mismatch.max():.3g}; simulate the full network instead"
@@ -281,7 +282,7 @@ def task_vectors(
         shape ``B``.
 
     Raises:
-        ValueError: for an unknown ``tuning`` or ``n < 1``.
+        InputError: for an unknown ``tuning`` or ``n < 1``.
 
     Examples:
         >>> import numpy as np
@@ -296,7 +297,7 @@ def task_vectors(
         _check_positive("sigma_rad", sigma_rad)
         width = sigma_rad
     else:
-        raise ValueError(f"tuning must be one of 'von_mises', 'gaussian', got {tuning=}")
+        raise InputError(f"tuning must be one of 'von_mises', 'gaussian', got {tuning=}")
     dtype = jnp.result_type(dtheta_rad, float)
     cast = lambda x: jnp.asarray(x, dtype)  # canonical dtypes: one compilation per shape
     return _task_vectors_jit(

@@ -471,18 +471,35 @@ def test_disable_jit_smoke():
     np.testing.assert_allclose(np.asarray(rec)[:, 0, 0][:2], [0.25, 0.5375**2], rtol=1e-14)
 
 
-def test_second_call_does_not_recompile():
+def test_compilation_counter_sees_a_planted_compilation(compilations):
+    f = jax.jit(lambda x: 3.0 * x + 1.0)
+    x, y = jnp.ones(3), jnp.zeros(3)
+    with compilations() as first:
+        f(x)
+    with compilations() as second:
+        f(y)
+    assert first == ["jit(<lambda>)"] and second == []
+
+
+def test_second_call_does_not_recompile(compilations):
     entry_points = [
-        (saxe._closed_form_jit, lambda v: saxe.closed_form(TS, v)),
-        (saxe._integrate_jit, lambda v: saxe.integrate(TS, v)),
-        (saxe._integrate_q_jit, lambda v: saxe.integrate_q(TS, jnp.array([v, 0.5, 0.3, 0.2]))),
-        (saxe._simulate_jit, lambda v: _simulate(_task(10.0 * v), 1e-2)),
+        lambda v: saxe.closed_form(TS, v),
+        lambda v: saxe.closed_form(TS[:50], v),  # another grid size, the same bucket
+        lambda v: saxe.integrate(TS, v),
+        lambda v: saxe.integrate_q(TS, jnp.array([v, 0.5, 0.3, 0.2])),
+        lambda v: _simulate(_task(10.0 * v), 1e-2),
     ]
-    for jitted, call in entry_points:
-        call(0.7)
-        size = jitted._cache_size()
-        call(0.9)
-        assert jitted._cache_size() == size
+    for call in entry_points:
+        jax.block_until_ready(call(0.7))
+        with compilations() as compiled:
+            jax.block_until_ready(call(0.9))
+        assert compiled == []
+    with compilations() as compiled:
+        saxe.closed_form(np.linspace(0.0, 1.0, 7), 0.9)  # padded to the same 128 points
+    assert compiled.count("jit(closed_form)") == 0
+    with compilations() as compiled:
+        saxe.closed_form(np.linspace(0.0, 1.0, 3000), 0.9)  # a bucket no other test uses: 4096
+    assert compiled.count("jit(closed_form)") == 1
 
 
 @pytest.mark.parametrize(
