@@ -159,7 +159,7 @@ def _weights_convert(args: argparse.Namespace) -> int:
 
 
 def _weights_info(args: argparse.Namespace) -> int:
-    print(weights.describe(args.file))
+    print(weights.describe(args.file, metadata=args.metadata))
     if args.selectivity:
         params, arch, _ = weights.load_with_info(args.file)
         df = selectivity.selectivity_table(params, arch, key=jax.random.key(args.seed))
@@ -275,6 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="also print the per-layer orientation-selectivity table (gOSI of Ukita et al.; ~minutes on CPU)",
     )
     info.add_argument("--seed", type=int, default=0, help="seed of the shuffle control and noise")
+    info.add_argument(
+        "--metadata", action="store_true", help="also print the file's metadata in full (JSON)"
+    )
     info.set_defaults(handler=_weights_info)
     pre = wts_cmds.add_parser(
         "pretrain",

@@ -143,7 +143,9 @@ def _resolve_arch(arch: alexnet.ArchSpec | str | None) -> alexnet.ArchSpec | Non
         return arch
     if isinstance(arch, str):
         return alexnet.get_arch(arch)
-    raise InputTypeError(f"arch must be an ArchSpec, an architecture name or None, got {type(arch)}")
+    raise InputTypeError(
+        f"arch must be an ArchSpec, an architecture name or None, got {type(arch)}"
+    )
 
 
 def _check_mode(rgb_to_grey: str) -> None:
@@ -1046,7 +1048,9 @@ def save(params, path, *, arch, metadata: Mapping[str, Any] | None = None) -> Pa
     """
     arch = _resolve_arch(arch)
     if arch is None:
-        raise InputTypeError("save() needs the architecture: arch=alexnet.CAFFE_ALEXNET or its name")
+        raise InputTypeError(
+            "save() needs the architecture: arch=alexnet.CAFFE_ALEXNET or its name"
+        )
     return _write(
         path,
         _check_params(params, arch),
@@ -1102,13 +1106,24 @@ def convert(
     )
 
 
-def describe(source, *, rgb_to_grey: str = "keep") -> str:
+def _summarise(value) -> str:
+    if isinstance(value, Mapping):
+        return f"{len(value)} entries"
+    if isinstance(value, list | tuple):
+        return f"{len(value)} values"
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def describe(source, *, rgb_to_grey: str = "keep", metadata: bool = False) -> str:
     """A human-readable summary of a weight source: layer table, architecture, provenance.
 
     Args:
         source: anything `load` accepts.
         rgb_to_grey: conversion applied before tabulating; ``"keep"`` (default) shows a colour
             conv1 as it is in the file (reordered to RGB).
+        metadata: also print the free-form metadata in full (pretty-printed JSON); by default
+            one short line per top-level key.
 
     Returns:
         Text with the file and its sha256 (and sha1), recognised well-known files, the
@@ -1144,7 +1159,12 @@ def describe(source, *, rgb_to_grey: str = "keep") -> str:
                 f"{k}={src[k]}" for k in ("format", "file", "sha256", "seed") if k in src
             )
             lines.append(f"converted from: {origin}")
-        lines.append(f"arrays sha256: {meta.get('arrays_sha256')}")
+        lines.append(f"arrays sha256: {meta.get('arrays_sha256')} (checked on every load)")
+    elif "path" in file_info:
+        lines.append(
+            "checksum:      none in this format: a damaged file that still parses as valid "
+            "weights loads without an error; convert it once to our format to get one"
+        )
     if src.get("ignored_layers"):
         lines.append(f"ignored:       {', '.join(map(str, src['ignored_layers']))}")
     conversion = meta.get("conversion")
@@ -1152,8 +1172,11 @@ def describe(source, *, rgb_to_grey: str = "keep") -> str:
         lines.append(
             "conversion:    " + ", ".join(f"{k}={v}" for k, v in sorted(conversion.items()))
         )
-    if meta.get("extra"):
-        lines.append(f"metadata:      {json.dumps(meta['extra'], sort_keys=True)}")
+    extra = meta.get("extra") or {}
+    if extra:
+        lines.append(
+            "metadata:      " + "; ".join(f"{k}: {_summarise(extra[k])}" for k in sorted(extra))
+        )
     lines.append("")
     lines.append(f"{'layer':<8}{'param':<7}{'shape':<22}{'dtype':<10}{'mean':>13}{'std':>13}")
     for layer in arch.layer_names:
@@ -1164,4 +1187,10 @@ def describe(source, *, rgb_to_grey: str = "keep") -> str:
                 f"{str(np.asarray(params[layer][name]).dtype):<10}"
                 f"{arr.mean():>13.6g}{arr.std():>13.6g}"
             )
+    if metadata and extra:
+        lines += [
+            "",
+            "metadata (in full):",
+            json.dumps(extra, indent=1, sort_keys=True, default=str),
+        ]
     return "\n".join(lines)

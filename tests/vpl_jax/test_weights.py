@@ -391,6 +391,11 @@ def test_convert_records_provenance_and_describe(tmp_path, colour_params):
     for needle in ("caffe_alexnet", "conv5", "(3, 3, 192, 256)", meta["file"]["sha256"], "sum"):
         assert needle in text
     assert "converted from: format=caffemodel, file=bvlc_alexnet.caffemodel" in text
+    assert "metadata:      note: x" in text and "(in full)" not in text
+    full = weights.describe(dst, metadata=True)
+    assert full.endswith('{\n "note": "x"\n}')
+    default = weights.describe("default")  # a short readable summary, not a 16 kB JSON line
+    assert max(len(line) for line in default.splitlines()) < 300
     foreign = weights.describe(src)  # a foreign file shows its colour conv1 and ignored layers
     assert "(11, 11, 3, 96)" in foreign and "fc6, fc7, fc8" in foreign
 
