@@ -102,7 +102,9 @@ class Grid:
             if not values:
                 raise InputError(f"Grid.{name} must hold at least one value")
             for v in values:
-                if not rule.ok(np.asarray(v, np.float32)):  # as trained: float32
+                with np.errstate(over="ignore"):
+                    as_trained = np.asarray(v, np.float32)  # trained in float32: 1e300 -> inf
+                if not rule.ok(as_trained):
                     raise InputError(f"Grid.{name} must hold {rule.noun} {rule.allowed}, got {v!r}")
             object.__setattr__(self, name, values)
 

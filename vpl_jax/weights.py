@@ -710,13 +710,19 @@ def _write(path, params_np, arch, *, source, conversion, extra) -> Path:
         raise InputError(f"metadata must be JSON-serialisable: {err}") from None
     arrays = {f"{layer}/{name}": arr for layer, d in params_np.items() for name, arr in d.items()}
     arrays[_META_KEY] = np.frombuffer(meta_bytes, dtype=np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
     # Write next to the target, then rename: a crash never leaves a half-written weight file.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise WeightsError(f"cannot write {path}: {err.strerror or err}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise WeightsError(f"cannot write {path}: {err.strerror or err}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
