@@ -34,11 +34,11 @@ Conventions: times ``t`` are gradient-flow times of the loss as written above (n
 compare with :func:`theory.deep_linear.gradient_descent`, which descends
 ``L = 1/2 tr(W S_xx W^T) - tr(W S_yx^T)``, pass ``2 S_xx`` and ``2 S_yx``: then ``t = step * lr``.
 The eigenvalues ``lam`` are **variances** (eigenvalues of ``E[x x^T]``), not standard deviations
-(the paper's text speaks of standard deviations; its own equations use the variances). Depth is a
-static Python ``int``; ``t``, ``lam``, ``sigma0`` broadcast against each other and may be traced
-(jit/vmap/jvp/jacfwd all work; depth >= 3 differentiates through a custom JVP built from the ODE
-itself, and :func:`integrate` through the forward-mode solve of :func:`theory.ode.solve`).
-Nothing here is random, so no function takes a key.
+(the paper's main text says the rate follows each PC's standard deviation; the gradient flow
+above gives its variance). Depth is a static Python ``int``; ``t``, ``lam``, ``sigma0`` broadcast
+against each other and may be traced (jit/vmap/jvp/jacfwd all work; depth >= 3 differentiates
+through a custom JVP built from the ODE itself, and :func:`integrate` through the forward-mode
+solve of :func:`theory.ode.solve`). Nothing here is random, so no function takes a key.
 
 Bad values follow the traced-value policy of :mod:`theory`: concrete inputs are checked and raise
 `theory.checks.InputError` naming the parameter, the allowed range and the value got; traced
