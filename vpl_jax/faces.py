@@ -39,8 +39,8 @@ per fold and dissimilarity).
 References:
     Wenliang & Seitz (2018), J. Neurosci. 38(27):6028-6044, Experiment 2 and Fig. 1B; the
     authors' ``data/high/morph.py`` (levels, preprocessing, folds) and ``high_disc.py``.
-    Zafeiriou et al. (2011), "Face recognition and verification using photometric stereo: the
-    Photoface database and a comprehensive evaluation" (the paper's faces; access-restricted).
+    Zafeiriou et al. (2011), "The Photoface database", IEEE CVPR Workshops (the paper's faces;
+    access-restricted).
     The bundled generator's sexual dimorphism: see `FACE_PARAMETERS` and ``docs/faces.md``.
 """
 
@@ -80,6 +80,7 @@ __all__ = [
     "blend",
     "bundled_faces",
     "cv_folds",
+    "evaluation_trials",
     "face_bank",
     "face_landmarks",
     "face_params",
@@ -94,7 +95,6 @@ __all__ = [
     "preprocess_landmarks",
     "render_faces",
     "sample_face_batch",
-    "test_trials",
     "triplet_male_weights",
     "warp_image",
 ]
@@ -1286,7 +1286,7 @@ def pair_trials(pairs: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     return np.repeat(pairs, 2, axis=0), np.tile(np.asarray([1.0, 0.0], np.float32), pairs.shape[0])
 
 
-def test_trials(pairs: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+def evaluation_trials(pairs: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """One trial per pair with alternating labels (625 trials for 625 test pairs).
 
     The paper tested "625 unseen validation images" (``test_num = 625`` of the authors'

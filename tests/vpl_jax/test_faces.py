@@ -446,7 +446,7 @@ def test_folds_counts_disjointness_balance_and_determinism():
         assert len({tuple(p) for p in fold.train_pairs}) == 2401
         _, labels = faces.pair_trials(fold.train_pairs)
         assert labels.shape == (4802,) and labels.sum() == 2401  # balanced
-        pairs, labels = faces.test_trials(fold.test_pairs)
+        pairs, labels = faces.evaluation_trials(fold.test_pairs)
         assert pairs.shape == (625, 2) and labels.sum() == 313
     # the authors' procedure, fold by fold
     for fold, (tm, tf, vm, vf) in zip(folds, _authors_folds(647, 74), strict=True):

@@ -298,7 +298,7 @@ def morph_row(faces, pair: tuple[int, int] | None = None, *, warp: bool = True) 
     _check_faceset(faces)
     pair = _default_pair(faces) if pair is None else tuple(int(i) for i in pair)
     frames = _morph_frames(faces, pair, warp)
-    fig = Figure(figsize=(11, 1.9), layout="constrained")
+    fig = Figure(figsize=(11, 1.55), layout="constrained")
     axes = fig.subplots(1, 11)
     _draw_row(axes, frames, warp)
     how = "landmark warp + blend" if warp and faces.landmarks is not None else "pixel blend"
