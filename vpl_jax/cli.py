@@ -20,18 +20,26 @@ import jax
 
 from theory import report_saxe, report_svd
 from theory.checks import InputError
-from vpl_jax import experiment, pretrain, report, weights
+from vpl_jax import experiment, pretrain, report, runs, weights
 from vpl_jax.analysis import selectivity
 from vpl_jax.cnn import commands as cnn_commands
 
 __all__ = ["build_parser", "main"]
 
 
-def _analysis_options(args: argparse.Namespace) -> report.AnalysisOptions:
+#: Tuning protocol (orientations, noise samples) of a preset's analysis when the command line
+#: does not say: the paper's 100 x 50, except for the smoke preset (seconds end to end).
+_PRESET_TUNING = {"smoke": (12, 3)}
+
+
+def _analysis_options(
+    args: argparse.Namespace, preset: str | None = None
+) -> report.AnalysisOptions:
+    orientations, noise = _PRESET_TUNING.get(preset, (100, 50))
     return report.AnalysisOptions(
         tuning=not args.no_tuning,
-        num_orientations=args.num_orientations,
-        num_noise=args.num_noise,
+        num_orientations=orientations if args.num_orientations is None else args.num_orientations,
+        num_noise=noise if args.num_noise is None else args.num_noise,
         seed=args.seed,
     )
 
@@ -60,16 +68,27 @@ def _run(args: argparse.Namespace) -> int:
     """``vpl-jax run``: build the config (preset + ``--set`` overrides), train, summarise, draw
     the learning curves, then write the analysis report unless ``--no-analysis``."""
     config = _config(args.preset, args.set)
-    options = None if args.no_analysis else _analysis_options(args)
+    options = None if args.no_analysis else _analysis_options(args, args.preset)
     progress = not args.quiet
+    existing = runs.analysis_dir(args.out) / "report.md"
+    finished = runs.results_path(args.out).exists() and existing.exists()
     ds = experiment.run(config, out_dir=args.out, weights=args.weights, progress=progress)
     report.write_overview(args.out, ds)
     print(experiment.summary_table(ds))
     _print_health(ds)
     print(f"results, config, summary and learning_curves.png in {args.out}")
-    if options is not None:
-        path = report.analyze(args.out, options=options, progress=progress)
-        print(f"analysis report: {path}")
+    if options is None:
+        return 0
+    if finished and not args.reanalyze:
+        print(f"analysis report: {existing} (already there; --reanalyze to compute it again)")
+        return 0
+    if (options.num_orientations, options.num_noise) != (100, 50) and options.tuning:
+        print(
+            f"tuning protocol: {options.num_orientations} orientations x {options.num_noise} "
+            "noise samples (reduced; the paper's is 100 x 50)"
+        )
+    path = report.analyze(args.out, options=options, progress=progress)
+    print(f"analysis report: {path}")
     return 0
 
 
@@ -98,10 +117,16 @@ def _add_analysis_arguments(parser: argparse.ArgumentParser) -> None:
         help="skip the tuning curves (Figs. 4, 6-10): behaviour and layer change only",
     )
     parser.add_argument(
-        "--num-orientations", type=int, default=100, help="tuning orientations (paper: 100)"
+        "--num-orientations",
+        type=int,
+        default=None,
+        help="tuning orientations (paper and default: 100; the smoke preset: 12)",
     )
     parser.add_argument(
-        "--num-noise", type=int, default=50, help="noise samples per orientation (paper: 50)"
+        "--num-noise",
+        type=int,
+        default=None,
+        help="noise samples per orientation (paper and default: 50; the smoke preset: 3)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the tuning noise")
 
@@ -110,8 +135,8 @@ def _add_run_arguments(parser: argparse.ArgumentParser, default_preset: str, def
     parser.add_argument(
         "--preset",
         default=default_preset,
-        help="demo (CPU, minutes), smoke (seconds), cpu-exp1 (reduced Experiment 1, CPU, "
-        "~1 h), paper-tuning, paper-exp1 (accelerators)",
+        help="demo (5 min on 2 quiet CPU cores, analysis included), smoke (about a minute), "
+        "cpu-exp1 (reduced Experiment 1: 51 min), paper-tuning and paper-exp1 (accelerators)",
     )
     parser.add_argument(
         "--weights",
@@ -130,13 +155,15 @@ def _add_run_arguments(parser: argparse.ArgumentParser, default_preset: str, def
 
 
 def _theory_saxe(args: argparse.Namespace) -> int:
-    report_saxe.run(Path(args.out), progress=not args.quiet)
+    result = report_saxe.run(Path(args.out), progress=not args.quiet)
+    print(report_saxe.format_table(result["table"]))
     print(f"wrote the figures and the reference table to {args.out}")
     return 0
 
 
 def _theory_svd(args: argparse.Namespace) -> int:
-    report_svd.run(Path(args.out), full_size=args.full_size, progress=not args.quiet)
+    summary = report_svd.run(Path(args.out), full_size=args.full_size, progress=not args.quiet)
+    print(report_svd.headline(summary))
     print(f"wrote the figures and tables to {args.out}")
     return 0
 
@@ -203,6 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analysis_arguments(run)
     run.add_argument(
         "--no-analysis", action="store_true", help="skip the analysis report at the end"
+    )
+    run.add_argument(
+        "--reanalyze",
+        action="store_true",
+        help="compute the analysis again although the run folder already has one",
     )
     run.set_defaults(handler=_run)
     analyze = commands.add_parser(

@@ -478,7 +478,7 @@ def test_compilation_counter_sees_a_planted_compilation(compilations):
         f(x)
     with compilations() as second:
         f(y)
-    assert first == ["jit(<lambda>)"] and second == []
+    assert first == ["<lambda>"] and second == []
 
 
 def test_second_call_does_not_recompile(compilations):
@@ -496,10 +496,10 @@ def test_second_call_does_not_recompile(compilations):
         assert compiled == []
     with compilations() as compiled:
         saxe.closed_form(np.linspace(0.0, 1.0, 7), 0.9)  # padded to the same 128 points
-    assert compiled.count("jit(closed_form)") == 0
+    assert compiled.count("closed_form") == 0
     with compilations() as compiled:
         saxe.closed_form(np.linspace(0.0, 1.0, 3000), 0.9)  # a bucket no other test uses: 4096
-    assert compiled.count("jit(closed_form)") == 1
+    assert compiled.count("closed_form") == 1
 
 
 @pytest.mark.parametrize(
