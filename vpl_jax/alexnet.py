@@ -107,6 +107,10 @@ class ArchSpec:
     pool_window: int = 3
     pool_stride: int = 2
 
+    def __repr__(self) -> str:
+        # short, so that signatures with an ArchSpec default stay readable
+        return f"ArchSpec({self.name!r}, in_channels={self.in_channels})"
+
     def __post_init__(self):
         if self.lrn_size < 1 or self.lrn_size % 2 == 0:
             raise InputError(
