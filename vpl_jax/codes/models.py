@@ -36,6 +36,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from theory.checks import InputError
@@ -305,7 +306,8 @@ def apply(net: Network, params: dict, images: Float[Array, "N H W C"]) -> dict[s
     Returns:
         ``{layer: array}`` for ``net.layers``.
     """
-    return _apply(net, params, images)
+    out = _apply(net, params, images)
+    return {k: out[k] for k in net.layers}  # jit returns dicts sorted by key
 
 
 @functools.partial(jax.jit, static_argnums=(0,))
@@ -346,15 +348,18 @@ def shuffle_within_tensors(
         ([0.0, 1.0, 2.0, 3.0, 4.0, 5.0], [0.0, 1.0, 2.0])
     """
     flat, treedef = jax.tree_util.tree_flatten_with_path(params)
-    keys = jax.random.split(key, max(len(flat), 1))
+    # Host-side permutations seeded from the key's bits: XLA's sort-based permutation compiles
+    # slowly for dozens of tensor shapes, and the result is the same kind of uniform shuffle.
+    seeds = np.asarray(jax.random.key_data(jax.random.split(key, max(len(flat), 1))))
     out = []
-    for k, (path, leaf) in zip(keys, flat, strict=False):
+    for seed, (path, leaf) in zip(seeds, flat, strict=False):
         name = getattr(path[-1], "key", None)
         if name in skip:
             out.append(leaf)
         else:
-            leaf = jnp.asarray(leaf)
-            out.append(jax.random.permutation(k, leaf.ravel()).reshape(leaf.shape))
+            arr = np.asarray(leaf)
+            perm = np.random.default_rng(seed.tolist()).permutation(arr.size)
+            out.append(jnp.asarray(arr.ravel()[perm].reshape(arr.shape)))
     return jax.tree.unflatten(treedef, out)
 
 

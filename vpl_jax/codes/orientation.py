@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from pathlib import Path
 from typing import NamedTuple
 
 import jax
@@ -28,11 +29,12 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from theory.checks import InputError
-from vpl_jax import alexnet
+from vpl_jax import alexnet, runs
 from vpl_jax.codes import models, sensitivity, stimuli, train
 
 __all__ = [
     "POOLINGS",
+    "POOLING_LABELS",
     "ArchitectureResult",
     "StatisticsResult",
     "architecture_experiment",
@@ -43,11 +45,17 @@ __all__ = [
     "statistics_experiment",
 ]
 
-#: Pooling variants of SI Fig. 1c: label -> (window, stride), or None for no max-pooling.
+#: Pooling variants of SI Fig. 1c: id -> (window, stride), or None for no max-pooling.
 POOLINGS: dict[str, tuple[int, int] | None] = {
-    "overlapping 3/2": (3, 2),
-    "non-overlapping 2/2": (2, 2),
+    "overlap_3s2": (3, 2),
+    "nonoverlap_2s2": (2, 2),
     "none": None,
+}
+#: Display labels of :data:`POOLINGS`.
+POOLING_LABELS: dict[str, str] = {
+    "overlap_3s2": "overlapping max-pool 3/2",
+    "nonoverlap_2s2": "non-overlapping max-pool 2/2",
+    "none": "no max-pooling",
 }
 
 
@@ -188,6 +196,7 @@ def architecture_experiment(
     thetas_deg: np.ndarray | None = None,
     phases: np.ndarray | None = None,
     chunk: int = 4,
+    checkpoint=None,
     progress: bool = False,
 ) -> ArchitectureResult:
     """Random Caffe AlexNets with overlapping, non-overlapping and no max-pooling (SI Fig. 1c).
@@ -203,6 +212,8 @@ def architecture_experiment(
         thetas_deg: orientations (default every 5 deg).
         phases: phases (default the paper's 10).
         chunk: stimuli per compiled call.
+        checkpoint: folder; each variant's sensitivities are saved there when measured
+            (``vpl_jax.runs.save_tree``) and read back on a rerun (resumable per variant).
         progress: ``tqdm`` bars.
 
     Returns:
@@ -224,11 +235,25 @@ def architecture_experiment(
     seed_keys = jax.random.split(init_key, num_seeds)
     d_all, co_all = {}, {}
     for label, arch in variants.items():
-        net = models.alexnet_network(arch, input_size=size, name=label)
-        params = jax.vmap(lambda k, arch=arch: alexnet.init_params(k, arch))(seed_keys)
-        d = sensitivity.orientation_sensitivity(
-            net, params, thetas, phases, chunk=chunk, stacked=True, progress=progress
-        )
+        path = None if checkpoint is None else Path(checkpoint) / label
+        if path is not None and runs.is_finished(path):
+            saved = runs.restore_tree(path)
+            if (
+                not np.array_equal(saved["thetas"], thetas)
+                or saved["d"][next(iter(saved["d"]))].shape[0] != num_seeds
+            ):
+                raise InputError(
+                    f"checkpoint {path} holds another grid or seed count; delete it to remeasure"
+                )
+            d = {k: np.asarray(saved["d"][k]) for k in models.alexnet_network(arch).layers}
+        else:
+            net = models.alexnet_network(arch, input_size=size, name=label)
+            params = jax.vmap(lambda k, arch=arch: alexnet.init_params(k, arch))(seed_keys)
+            d = sensitivity.orientation_sensitivity(
+                net, params, thetas, phases, chunk=chunk, stacked=True, progress=progress
+            )
+            if path is not None:
+                runs.save_tree(path, {"thetas": np.asarray(thetas, np.float64), "d": d})
         d_all[label] = d
         co_all[label] = {layer: co_summary(boot_key, thetas, v) for layer, v in d.items()}
     return ArchitectureResult(thetas, d_all, co_all, size, num_seeds)
@@ -250,9 +275,9 @@ def _energy(images, frequency, sigma, *, num):
     sigma_f = 1.0 / (2.0 * jnp.pi * sigma)
     centre_r = frequency * jnp.sin(thetas)[:, None, None]
     centre_c = frequency * jnp.cos(thetas)[:, None, None]
-    gain = jnp.exp(-((fr - centre_r) ** 2 + (fc - centre_c) ** 2) / (2 * sigma_f**2))
+    gain = jnp.exp(-((fr[None] - centre_r) ** 2 + (fc[None] - centre_c) ** 2) / (2 * sigma_f**2))
     window = jnp.outer(jnp.hanning(h), jnp.hanning(w))
-    x = (images - images.mean(axis=(1, 2), keepdims=True)) * window[None]
+    x = (images - images.mean(axis=(1, 2), keepdims=True)) * window[None, :, :]
     power = jnp.abs(jnp.fft.fft2(x)) ** 2  # (n, h, w)
     return jnp.einsum("nhw,khw->k", power, gain**2) / n
 
