@@ -90,8 +90,12 @@ BN_EPS = 1e-4
 
 @jax.jit
 def shifted_elu(x: jax.Array) -> jax.Array:
-    """``g(x) = ELU(x - 1) + 1`` (Eq. 13): ``x`` for ``x >= 1``, ``exp(x - 1)`` below; > 0."""
-    return jax.nn.elu(x - 1.0) + 1.0
+    """``g(x) = ELU(x - 1) + 1`` (Eq. 13): ``x`` for ``x >= 1``, ``exp(x - 1)`` below; > 0.
+
+    Computed as ``exp(x - 1)`` rather than ``expm1(x - 1) + 1``, which cancels to 0 in float32
+    for ``x < -16`` (and then gave NaN gradients through ``log`` in compiled code).
+    """
+    return jnp.where(x >= 1.0, x, jnp.exp(jnp.minimum(x, 1.0) - 1.0))
 
 
 @jax.jit
