@@ -20,9 +20,11 @@ import jax
 
 from theory import report_saxe, report_svd
 from theory.checks import InputError
-from vpl_jax import experiment, pretrain, report, runs, weights
+from vpl_jax import experiment, farm_commands, pretrain, report, runs, weights
 from vpl_jax.analysis import selectivity
 from vpl_jax.cnn import commands as cnn_commands
+from vpl_jax.codes import commands as codes_commands
+from vpl_jax.v1 import commands as v1_commands
 
 __all__ = ["build_parser", "main"]
 
@@ -327,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     pre.set_defaults(handler=_weights_pretrain)
 
     cnn_commands.register(commands)
+    codes_commands.register(commands)
+    v1_commands.register(commands)
+    farm_commands.register(commands)
     return parser
 
 
