@@ -145,15 +145,20 @@ def _photos(bank: str, colour: bool, max_side: int, cache):
 def _architecture(args, out: Path) -> None:
     thetas = np.asarray(WINDOW_GRID if args.grid == "window" else sensitivity.orientation_grid())
     settings = {"grid": args.grid, "seeds": args.seeds, "size": args.size, "seed": args.seed}
-    ckpt = _checkpoint(out, f"architecture_{args.grid}_{args.seeds}", settings)
+    name = f"architecture_{args.grid}_{args.seeds}"
+    if args.stages != 2:
+        settings["stages"] = args.stages
+        name += f"_stages{args.stages}"
+    ckpt = _checkpoint(out, name, settings)
     print(
-        f"SI Fig. 1c: random Caffe AlexNet stages, {args.seeds} seeds, {args.size} px, "
-        f"{thetas.size} orientations x 10 phases"
+        f"SI Fig. 1c: random Caffe AlexNet, {args.stages} conv stages, {args.seeds} seeds, "
+        f"{args.size} px, {thetas.size} orientations x 10 phases"
     )
     res = orientation.architecture_experiment(
         jax.random.key(args.seed),
         num_seeds=args.seeds,
         size=args.size,
+        stages=args.stages,
         thetas_deg=thetas,
         checkpoint=ckpt,
         progress=not args.quiet,
@@ -162,8 +167,8 @@ def _architecture(args, out: Path) -> None:
         print(f"  {orientation.POOLING_LABELS[variant]}")
         for layer, c in co.items():
             print(f"    {layer:<6} CO {c['co']:.3f} [{c['low']:.3f}, {c['high']:.3f}]")
-    _json(out / f"architecture_{args.grid}_{args.seeds}.json", {"settings": settings, "co": res.co})
-    _save_figure(figures.architecture_figure(res), out / f"codes_si1c_architecture_{args.grid}.png")
+    _json(out / f"{name}.json", {"settings": settings, "co": res.co})
+    _save_figure(figures.architecture_figure(res), out / f"codes_si1c_{name}.png")
 
 
 def _statistics(args, out: Path) -> None:
@@ -382,6 +387,7 @@ def register(subparsers) -> None:
     )
     o.add_argument("--seeds", type=int, default=10, help="random networks per pooling variant")
     o.add_argument("--size", type=int, default=224, help="image side for the AlexNets (px)")
+    o.add_argument("--stages", type=int, default=2, help="conv stages of the random AlexNets (1-5)")
     o.add_argument(
         "--grid",
         default="window",

@@ -402,7 +402,7 @@ def train(
     n_cond, n = len(conditions), len(conditions) * num_seeds
     init_key, data_key = jax.random.split(key)
     seed_keys = jax.random.split(init_key, num_seeds)
-    params = jax.vmap(lambda k: init_mlp(k, config))(jnp.tile(seed_keys, n_cond))
+    params = jax.jit(jax.vmap(lambda k: init_mlp(k, config)))(jnp.tile(seed_keys, n_cond))
     cond_one = [condition_arrays(c, config) for c in conditions]
     cond = jax.tree.map(lambda *xs: jnp.repeat(jnp.stack(xs), num_seeds, axis=0), *cond_one)
     optimizer = optax.adam(config.learning_rate)
