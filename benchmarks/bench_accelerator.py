@@ -90,8 +90,11 @@ def _peak_bytes() -> tuple[int, str]:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "process ru_maxrss"
 
 
-def measure_one(size: int, mode: str, k: int, iterations: int, weights: str) -> dict:
-    """Measure one (mode, K) in this process (see the module docstring)."""
+def measure_one(
+    size: int, mode: str, k: int, iterations: int, weights: str, evaluate: bool = True
+) -> dict:
+    """Measure one (mode, K) in this process (see the module docstring); without ``evaluate``
+    the evaluation is not timed (``eval_s`` is then ``None``)."""
     config = _config(size, mode)
     keys, conditions, backbone = _inputs(k, config, weights)
     initial = siamese.init_model(backbone, config.arch, size)
@@ -117,17 +120,20 @@ def measure_one(size: int, mode: str, k: int, iterations: int, weights: str) -> 
         times.append(time.perf_counter() - t0)
     step_s = statistics.median(times)
 
-    def evaluate(index):
+    def run_eval(index):
         record = programs.accuracies(test_keys, conditions, states.params, templates["test"], index)
         record["layer_change"] = programs.layer_change(states.params, initial)
         jax.block_until_ready(record)
 
-    t0 = time.perf_counter()
-    evaluate(0)
-    eval_first_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    evaluate(1)
-    eval_s = time.perf_counter() - t0
+    eval_s = eval_compile_s = None
+    if evaluate:
+        t0 = time.perf_counter()
+        run_eval(0)
+        eval_first_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        run_eval(1)
+        eval_s = time.perf_counter() - t0
+        eval_compile_s = max(0.0, eval_first_s - eval_s)
     peak, peak_kind = _peak_bytes()
     return {
         "mode": mode,
@@ -138,7 +144,7 @@ def measure_one(size: int, mode: str, k: int, iterations: int, weights: str) -> 
         "step_s": step_s,
         "step_times_s": times,
         "eval_s": eval_s,
-        "eval_compile_s": max(0.0, eval_first_s - eval_s),
+        "eval_compile_s": eval_compile_s,
         "per_condition_it_s": k / step_s,
         "images_s": 2 * config.batch_pairs * k / step_s,
         "peak_bytes": peak,
@@ -150,6 +156,7 @@ def measure_one(size: int, mode: str, k: int, iterations: int, weights: str) -> 
 def _run_child(args, mode: str, k: int) -> dict:
     spec = {"size": args.size, "mode": mode, "k": k, "iterations": args.iterations}
     spec["weights"] = args.weights
+    spec["evaluate"] = k <= args.eval_max_k
     env = dict(os.environ)
     env.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.95")
     t0 = time.perf_counter()
@@ -203,6 +210,20 @@ def sweep_k(args) -> list[dict]:
     return results
 
 
+def _fill_evaluation(results: list[dict]) -> list[dict]:
+    """Where the evaluation was not timed, scale the largest timed K of the mode (linear in K)."""
+    for r in results:
+        if "error" in r or r["eval_s"] is not None:
+            continue
+        timed = [q for q in results if q.get("mode") == r["mode"] and q.get("eval_s") is not None]
+        if timed:
+            base = max(timed, key=lambda q: q["k"])
+            r["eval_s"] = base["eval_s"] * r["k"] / base["k"]
+            r["eval_compile_s"] = base["eval_compile_s"]
+            r["eval_extrapolated_from_k"] = base["k"]
+    return results
+
+
 def _print_row(r: dict) -> None:
     if "error" in r:
         print(f"  {r['mode']:>10}  K={r['k']:<4} failed: {r['error'][:300]}", flush=True)
@@ -210,8 +231,9 @@ def _print_row(r: dict) -> None:
     print(
         f"  {r['mode']:>10}  K={r['k']:<4} step {r['step_s'] * 1e3:8.1f} ms  "
         f"{r['per_condition_it_s']:8.2f} cond-it/s  {r['images_s']:8.0f} img/s  "
-        f"compile {r['compile_s']:6.1f} s  eval {r['eval_s']:6.2f} s  "
-        f"peak {r['peak_bytes'] / 2**20:8.0f} MiB ({r['peak_kind']})",
+        f"compile {r['compile_s']:6.1f} s  eval "
+        + (f"{r['eval_s']:6.2f} s  " if r["eval_s"] is not None else "not timed  ")
+        + f"peak {r['peak_bytes'] / 2**20:8.0f} MiB ({r['peak_kind']})",
         flush=True,
     )
 
@@ -236,7 +258,7 @@ def summarize(results: list[dict]) -> dict:
 
 def project(results: list[dict], config: train.TrainConfig) -> dict:
     """Projected wall time per device of each run in `RUNS` at the best measured (mode, K)."""
-    ok = [r for r in results if "error" not in r]
+    ok = [r for r in results if "error" not in r and r["eval_s"] is not None]
     if not ok:
         return {}
     n_eval = len(config.eval_iterations) + len(config.test_separations)
@@ -344,6 +366,12 @@ def main(argv=None) -> int:
     parser.add_argument("--max-k", type=int, default=256, help="largest K tried by 'auto'")
     parser.add_argument("--unrolled-max-k", type=int, default=8, help="its compile grows ~K")
     parser.add_argument("--iterations", type=int, default=5, help="timed steps per (mode, K)")
+    parser.add_argument(
+        "--eval-max-k",
+        type=int,
+        default=1 << 30,
+        help="time the evaluation only up to this K; above it scale the largest measured K's",
+    )
     parser.add_argument("--weights", default="default", help="default, a file or random:SEED")
     parser.add_argument("--agreement-size", type=int, default=None, help="default: --size")
     parser.add_argument("--agreement-iterations", type=int, default=3)
@@ -378,7 +406,7 @@ def main(argv=None) -> int:
     t_start = time.perf_counter()
     if "throughput" not in skip:
         print("throughput (each line a fresh process):", flush=True)
-        results = sweep_k(args)
+        results = _fill_evaluation(sweep_k(args))
         report["results"] = results
         report["summary"] = summarize(results)
         for mode, s in report["summary"].items():
