@@ -54,6 +54,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
+from tqdm.auto import tqdm
 
 from theory.checks import InputError
 
@@ -685,7 +686,6 @@ def fetch_debian_photos(
             result[bank] = cached
         else:
             todo.setdefault(DEBIAN_BANKS[bank].package, []).append(bank)
-    from tqdm.auto import tqdm
 
     for package, package_banks in tqdm(
         list(todo.items()), desc="photo packages", disable=not progress

@@ -47,6 +47,11 @@ def _json(path: Path, obj) -> None:
     print(f"wrote {path}")
 
 
+def _at_least(name: str, value: int, low: int) -> None:
+    if value < low:
+        raise InputError(f"--{name} must be an integer >= {low}, got {value}")
+
+
 def _checkpoint(out: Path, name: str, settings: dict) -> Path:
     """``out/checkpoints/name``, refusing to reuse it for other settings."""
     folder = out / "checkpoints" / name
@@ -77,6 +82,7 @@ def _fetch(args) -> int:
 
 def _label_noise(args) -> int:
     out = Path(args.out)
+    _at_least("seeds", args.seeds, 1)
     config = label_noise.LabelNoiseConfig(
         hidden=(args.hidden, args.hidden),
         loss=args.loss,
@@ -143,6 +149,9 @@ def _photos(bank: str, colour: bool, max_side: int, cache):
 
 
 def _architecture(args, out: Path) -> None:
+    _at_least("seeds", args.seeds, 2)
+    _at_least("size", args.size, 67)
+    _at_least("stages", args.stages, 1)
     thetas = np.asarray(WINDOW_GRID if args.grid == "window" else sensitivity.orientation_grid())
     settings = {"grid": args.grid, "seeds": args.seeds, "size": args.size, "seed": args.seed}
     name = f"architecture_{args.grid}_{args.seeds}"
@@ -279,8 +288,17 @@ def _networks(args, out: Path) -> None:
         )
 
 
+def _check_training(args) -> None:
+    _at_least("train-seeds", args.train_seeds, 1)
+    _at_least("steps", args.steps, 1)
+    _at_least("batch", args.batch, 1)
+    _at_least("crop", args.crop, 16)
+    _at_least("max-side", args.max_side, 8)
+
+
 def _orientation(args) -> int:
     out = Path(args.out)
+    _check_training(args)
     parts = ("architecture", "statistics", "networks") if args.part == "all" else (args.part,)
     for part in parts:
         {"architecture": _architecture, "statistics": _statistics, "networks": _networks}[part](
@@ -291,6 +309,7 @@ def _orientation(args) -> int:
 
 def _hue(args) -> int:
     out = Path(args.out)
+    _check_training(args)
     names, photos = _photos(args.photos, True, args.max_side, args.cache)
     spec = models.SmallCNNSpec(in_channels=3, num_classes=len(photos), input_size=args.crop)
     config = train.PhotoTrainConfig(spec=spec, batch=args.batch, num_steps=args.steps)

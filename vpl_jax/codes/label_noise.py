@@ -49,6 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
+from tqdm.auto import tqdm
 
 from theory import sensitivity as theory_sensitivity
 from theory.checks import InputError
@@ -425,7 +426,6 @@ def train(
             sens = list(saved["sensitivity"])
             losses = list(saved["loss"])
             start = last
-    from tqdm.auto import tqdm
 
     for i in tqdm(
         range(start, n_chunks),

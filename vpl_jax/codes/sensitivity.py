@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
+from tqdm.auto import tqdm
 
 from theory import sensitivity as theory_sensitivity
 from theory.checks import InputError
@@ -166,7 +167,6 @@ def stimulus_sensitivity(
     th = np.concatenate([th, np.repeat(th[-1:], pad)])
     nu = np.concatenate([nu, np.repeat(nu[-1:], pad, axis=0)])
     dtype = jnp.result_type(float)
-    from tqdm.auto import tqdm
 
     pieces = []
     for start in tqdm(range(0, n + pad, chunk), desc=desc, disable=not progress, leave=False):
@@ -359,7 +359,7 @@ def window_ratio(
         return m
 
     num, den = mask(numerator), mask(denominator)
-    return d[..., num].mean(-1) / d[..., den].mean(-1)
+    return np.asarray(d[..., num].mean(-1) / d[..., den].mean(-1))
 
 
 def cardinal_oblique(

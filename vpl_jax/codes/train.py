@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
+from tqdm.auto import tqdm
 
 from theory.checks import InputError
 from vpl_jax import runs
@@ -337,7 +338,6 @@ def train_photo_cnn(
     angle = jnp.asarray(np.repeat(angles, num_seeds))
     hue = jnp.asarray(np.repeat(hues, num_seeds))
     step_keys = jax.random.split(data_key, config.num_steps)
-    from tqdm.auto import tqdm
 
     losses, accs, logged_loss, logged_acc = [], [], [], []
     for i in tqdm(range(config.num_steps), desc="photo CNN", disable=not progress):

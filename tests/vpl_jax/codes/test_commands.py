@@ -65,3 +65,21 @@ def test_label_noise_command_writes_summary_and_figure_and_refuses_other_setting
 def test_network_option_is_checked():
     with pytest.raises(InputError, match=r"NAME=WEIGHTS"):
         commands._parse_network("resnet18", 224)
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["codes", "label-noise", "--seeds", "0"], r"--seeds must be an integer >= 1"),
+        (
+            ["codes", "orientation", "--part", "architecture", "--seeds", "1"],
+            r"--seeds must be an integer >= 2",
+        ),
+        (["codes", "hue", "--steps", "0"], r"--steps must be an integer >= 1"),
+    ],
+)
+def test_bad_values_fail_before_anything_is_written(tmp_path, argv, match):
+    args = _parser().parse_args([*argv, "--out", str(tmp_path / "out")])
+    with pytest.raises(InputError, match=match):
+        args.handler(args)
+    assert not (tmp_path / "out").exists()
