@@ -419,12 +419,13 @@ def evaluate_run(out_dir, *, on_event=None) -> Path:
              "VGG-19 weights: " + (f"`{record['vgg_weights']}`" if record["vgg_weights"] else
                                    "**random** (not the paper's ImageNet-trained goal-driven model)"),
              "", "## Model comparison (test FEV, mean [95 % CI])", "",
-             "| model | fit | this run | paper (monkey V1) |", "|---|---|---|---|"]  # fmt: skip
+             "| model | fit | this run: mean [95 % CI] | median | paper (monkey V1, mean) |",
+             "|---|---|---|---|---|"]  # fmt: skip
     for k, v in main.items():
         if v in fev:
             r = results["models"][v]
             lines.append(f"| {k} | `{v}` | {_fmt(r['mean'])} [{_fmt(r['ci95'][0])}, "
-                         f"{_fmt(r['ci95'][1])}] | {PAPER_FEV[k]:.3f} |")  # fmt: skip
+                         f"{_fmt(r['ci95'][1])}] | {_fmt(r['median'])} | {PAPER_FEV[k]:.3f} |")  # fmt: skip
     if tests:
         lines += ["", "Wilcoxon signed-rank tests, Holm-Bonferroni (alpha 0.05):", "",
                   "| pair | mean difference | p (Holm) | significant |", "|---|---|---|---|"]  # fmt: skip
@@ -458,22 +459,28 @@ def evaluate_run(out_dir, *, on_event=None) -> Path:
     sweep = {name: fev[f"vgg_{name}"] for name in preset["vgg_layers"] if f"vgg_{name}" in fev}
     asweep = {name: fev[f"alexnet_{name}"] for name in preset["alexnet_layers"]
               if f"alexnet_{name}" in fev}  # fmt: skip
-    lines += ["", "## Layer sweep (Fig. 4)", "", "| stack | layer | mean FEV |", "|---|---|---|"]
-    lines += [f"| VGG-19 | {k} | {_fmt(np.nanmean(v))} |" for k, v in sweep.items()]
-    lines += [f"| AlexNet | {k} | {_fmt(np.nanmean(v))} |" for k, v in asweep.items()]
+    lines += ["", "## Layer sweep (Fig. 4)", "", "| stack | layer | mean FEV | median |",
+              "|---|---|---|---|"]  # fmt: skip
+    lines += [f"| VGG-19 | {k} | {_fmt(np.nanmean(v))} | {_fmt(np.nanmedian(v))} |"
+              for k, v in sweep.items()]  # fmt: skip
+    lines += [f"| AlexNet | {k} | {_fmt(np.nanmean(v))} | {_fmt(np.nanmedian(v))} |"
+              for k, v in asweep.items()]  # fmt: skip
     lines += ["", "Paper (ImageNet VGG-19): conv1_1 0.31, rising to conv3_1 0.516, then falling."]
     depths = [d_ for d_ in preset["cnn_depths"] if f"cnn_L{d_}" in fev]
-    lines += ["", "## Data-driven CNN depth (Fig. 7B)", "", "| layers | mean FEV |", "|---|---|"]
-    lines += [f"| {d_} | {_fmt(np.nanmean(fev[f'cnn_L{d_}']))} |" for d_ in depths]
+    lines += ["", "## Data-driven CNN depth (Fig. 7B)", "", "| layers | mean FEV | median |",
+              "|---|---|---|"]  # fmt: skip
+    lines += [f"| {d_} | {_fmt(np.nanmean(fev[f'cnn_L{d_}']))} | "
+              f"{_fmt(np.nanmedian(fev[f'cnn_L{d_}']))} |" for d_ in depths]  # fmt: skip
     lines += ["", "Paper: 1 layer 0.345; 3 layers 0.498 (best on validation)."]
     abl = [(lab, f"vgg_{layer}{suf}") for lab, suf in
            (("full (cross-validated)", "_cv"), ("full (paper lambdas)", ""),
             ("no sparsity", "_no_sparse"), ("no smoothness", "_no_laplace"),
             ("no group sparsity", "_no_group"), ("no regularisation", "_none"),
             ("factorised read-out", "_factorised"))]  # fmt: skip
-    lines += ["", f"## Regulariser ablation at {layer} (Table 1)", "", "| variant | mean FEV |",
-              "|---|---|"]  # fmt: skip
-    lines += [f"| {lab} | {_fmt(np.nanmean(fev[k]))} |" for lab, k in abl if k in fev]
+    lines += ["", f"## Regulariser ablation at {layer} (Table 1)", "",
+              "| variant | mean FEV | median |", "|---|---|---|"]  # fmt: skip
+    lines += [f"| {lab} | {_fmt(np.nanmean(fev[k]))} | {_fmt(np.nanmedian(fev[k]))} |"
+              for lab, k in abl if k in fev]  # fmt: skip
     lines += ["", "Paper: the full model is best, no regularisation far worse, factorised 0.455."]
     for k in (f"vgg_{layer}_cv", f"vgg_{layer}"):
         if k in fits and "readout_energy" in fits[k]:
@@ -524,7 +531,10 @@ def evaluate_run(out_dir, *, on_event=None) -> Path:
                                              paper={1: 0.345, 3: 0.498}),
         "fig8_models.png": figures.figure_8(scores, oracle=np.asarray(meta["ratio"]), tests=tests,
                                             paper={k: PAPER_FEV[k] for k in scores}),
-        "fig9_tuning.png": figures.figure_9(tun, scores, truth=gt),
+        "fig9_tuning.png": figures.figure_9(
+            tun, scores, truth=gt,
+            stimuli=metrics.gabor_stimuli(40, num_orientations=preset["tuning_orientations"],
+                                          num_phases=preset["tuning_phases"])["images"]),
         "fig10_transfer.png": figures.figure_10(mats, _TYPES, _TYPES),
     }  # fmt: skip
     for name, fig in figs.items():

@@ -193,6 +193,7 @@ def figure_9(
     scores: Mapping[str, np.ndarray],
     *,
     truth: metrics.TuningResult | None = None,
+    stimuli: np.ndarray | None = None,
     num_curves: int = 8,
 ) -> Figure:
     """In-silico tuning and model performance (Fig. 9).
@@ -201,13 +202,26 @@ def figure_9(
         tuning: the CNN model's in-silico tuning (`vpl_jax.v1.metrics.insilico_tuning`).
         scores: test FEV per model (``LNP``, ``GFB``, ``CNN``, ``VGG``).
         truth: the ground-truth cells' tuning (simulations), drawn as open circles in C and E.
+        stimuli: ``(n_o, n_f, n_p, S, S)`` Gabor images (`vpl_jax.v1.metrics.gabor_stimuli`),
+            a sample of which is panel A.
         num_curves: tuning curves drawn in B and D.
     """
     fig = Figure(figsize=(13, 8), layout="constrained")
     grid = fig.subplot_mosaic([["A", "B", "C"], ["F", "D", "E"]])
-    _no_data(grid["A"], "Gabor stimuli: orientation x\nspatial frequency x phase\n"
-             "(gabor_stimuli)")  # fmt: skip
-    _letter(grid["A"], "A")
+    ax = grid["A"]
+    if stimuli is None:
+        _no_data(ax, "no Gabor stimuli given")
+    else:
+        st = np.asarray(stimuli)
+        n_o, n_f, n_p, size = st.shape[0], st.shape[1], st.shape[2], st.shape[-1]
+        rows = [st[(4 * r) % n_o, (2 * r) % n_f, :: max(n_p // 4, 1)][:4] for r in range(4)]
+        tiles = np.concatenate([np.concatenate(list(r), axis=1) for r in rows], axis=0)
+        ax.imshow(tiles, cmap="gray")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"Gabor stimuli ({n_o} orientations x {n_f} frequencies x {n_p} phases, "
+                     f"{size} px)", fontsize=8)  # fmt: skip
+    _letter(ax, "A")
     if tuning is None:
         for k in "BCDEF":
             _no_data(grid[k], "no in-silico tuning in this run")

@@ -71,10 +71,10 @@ __all__ = [
 ]
 
 
-def inverse_shifted_elu(m) -> np.ndarray:
+def inverse_shifted_elu(m) -> jax.Array:
     """The bias that makes the shifted ELU output ``m``: ``m`` if ``m >= 1``, else ``log m + 1``."""
-    m = np.maximum(np.asarray(m, np.float64), 1e-3)
-    return np.where(m >= 1, m, np.log(m) + 1.0).astype(np.float32)
+    m = jnp.maximum(jnp.asarray(m, jnp.float32), 1e-3)
+    return jnp.where(m >= 1, m, jnp.log(m) + 1.0)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,16 +21,19 @@ def _count(tree) -> int:
 def test_cnn_shapes_and_parameter_counts(key):
     x = jnp.zeros((2, 40, 40))
     cnn = models.CNN(num_layers=3)
-    params, state = cnn.init(key, x, 5, jnp.ones(5))
+    # shapes only (jax.eval_shape: nothing is compiled)
+    params, state = jax.eval_shape(lambda k: cnn.init(k, x, 5, jnp.ones(5)), key)
     assert params["u"].shape == (28, 28, 5)  # 40 -> 28 after the 13 x 13 VALID layer
     assert params["v"].shape == (32, 5)
     core = {k: v for k, v in params.items() if k.startswith(("conv", "bn"))}
     assert _count(core) == cnn.core_parameter_count() == 23_936  # the paper prints 23,963
     per_neuron = (_count(params) - _count(core)) // 5
     assert per_neuron == 28 * 28 + 32 + 1 + 50 == 867  # Table 2
-    out, new_state = cnn.apply(params, state, jax.random.normal(key, (2, 40, 40)), True)
-    assert out.shape == (2, 5) and bool(jnp.all(out >= 0))
-    assert jax.tree.structure(new_state) == jax.tree.structure(state)
+    small = models.CNN(num_layers=2, channels=4, first_kernel=5)
+    p, s = small.init(key, jnp.zeros((2, 12, 12)), 3, jnp.ones(3))
+    out, new_state = small.apply(p, s, jax.random.normal(key, (2, 12, 12)), True)
+    assert out.shape == (2, 3) and bool(jnp.all(out >= 0))
+    assert jax.tree.structure(new_state) == jax.tree.structure(s)
     with pytest.raises(InputError, match=r"num_layers must lie in 1..8"):
         models.CNN(num_layers=0)
 
@@ -39,11 +42,16 @@ def test_glm_lnp_gfb_parameter_counts(key):
     phi = jnp.zeros((2, 10, 10, 256))  # conv3_1 of a 40 px input
     glm = models.FeatureGLM()
     params, state = glm.init(key, phi, 3, np.ones(3))
+    # (the factorised and LNP counts from shapes only)
     assert (params["w"].size + params["b"].size) // 3 == 25_601
     assert params["bn_scale"].size + params["bn_bias"].size == 512  # the core
-    fac, _ = models.FeatureGLM(factorised=True).init(key, phi, 3, np.ones(3))
+    fac, _ = jax.eval_shape(
+        lambda k: models.FeatureGLM(factorised=True).init(k, phi, 3, np.ones(3)), key
+    )
     assert (fac["u"].size + fac["v"].size + fac["b"].size) // 3 == 10 * 10 + 256 + 1
-    lnp, _ = models.LNP().init(key, jnp.zeros((2, 40, 40)), 3, np.ones(3))
+    lnp, _ = jax.eval_shape(
+        lambda k: models.LNP().init(k, jnp.zeros((2, 40, 40)), 3, np.ones(3)), key
+    )
     assert (lnp["w"].size + lnp["b"].size) // 3 == 1601
     bank = models.gabor_bank(40)
     assert [b["size"] for b in bank] == [6, 11, 21]
@@ -71,16 +79,16 @@ def test_gabor_bank_quadrature_energy_is_phase_invariant():
 
 def test_vgg_and_alexnet_feature_conventions(key):
     params = vgg.init_params(key, vgg.VGG19)
-    images = np.asarray(jax.random.normal(key, (3, 40, 40)), np.float32)
+    images = np.asarray(jax.random.normal(key, (4, 40, 40)), np.float32)
     feats = models.vgg_features(params, images, "conv3_1", batch_size=2)
-    assert feats.shape == (3, 10, 10, 256)
-    tiled = jnp.repeat(jnp.asarray(images)[..., None], 3, axis=-1)
+    assert feats.shape == (4, 10, 10, 256)
+    tiled = jnp.repeat(jnp.asarray(images[2:])[..., None], 3, axis=-1)
     ref = vgg.features(params, tiled, vgg.VGG19, layers=("conv3_1_nobias",))["conv3_1_nobias"]
-    np.testing.assert_allclose(feats, ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(feats[2:], ref, rtol=1e-5, atol=1e-5)
     with pytest.raises(InputError, match=r"layer must be a conv or pool layer of vgg19"):
         models.vgg_features(params, images, "fc6")
     a_params = alexnet.init_params(key, alexnet.CAFFE_ALEXNET)
     a = models.alexnet_features(a_params, images, "conv2")
-    assert a.shape == (3, 8, 8, 256)  # 80 px: conv1 18, pool1 8
+    assert a.shape == (4, 8, 8, 256)  # 80 px: conv1 18, pool1 8
     with pytest.raises(InputError, match=r"upsample must give at least 67 px"):
         models.alexnet_features(a_params, images, "conv2", upsample=1)
