@@ -1,12 +1,16 @@
-"""Tests of vpl_jax.headlines, vpl_jax.report and vpl_jax.analysis.tuning_run: verdicts on planted
-effects, and the whole `vpl-jax analyze` path on a real (smoke) run folder."""
+"""Tests of vpl_jax.report and vpl_jax.analysis.tuning_run: verdicts on planted effects, the
+options, an Experiment 2 run folder, and the whole `vpl-jax analyze` path on a real (smoke) run
+folder. The verdict rules themselves are tested in test_headlines.py."""
+
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from vpl_jax import cli, experiment, headlines, report
-from vpl_jax.analysis import tuning_run
+from vpl_jax import cli, experiment, headlines, report, runs
+from vpl_jax import headlines as headlines_module
+from vpl_jax.analysis import experiment2, tuning_run
 from vpl_jax.experiment import Grid, RunConfig, results_dataset
 from vpl_jax.train import TrainConfig
 
@@ -78,10 +82,12 @@ def _verdicts(rows):
 
 def test_planted_behaviour_and_change_effects_are_reproduced_and_reversed_ones_are_not():
     good = _verdicts(
-        headlines.behaviour_headlines(planted_ds(1.0)) + headlines.plasticity_headlines(planted_ds(1.0))
+        headlines.behaviour_headlines(planted_ds(1.0))
+        + headlines.plasticity_headlines(planted_ds(1.0))
     )
     bad = _verdicts(
-        headlines.behaviour_headlines(planted_ds(-1.0)) + headlines.plasticity_headlines(planted_ds(-1.0))
+        headlines.behaviour_headlines(planted_ds(-1.0))
+        + headlines.plasticity_headlines(planted_ds(-1.0))
     )
     for item in ("1a", "1c", "1d", "1e", "2a", "3a"):
         assert good[item] == "reproduced", (item, good)
@@ -137,7 +143,16 @@ def test_fisher_gains_and_verdicts_on_a_planted_gain():
     assert gains.loc[(5, 1.0), "log_gain"] == pytest.approx(np.log(expected), rel=1e-9)
     assert gains.loc[(1, 1.0), "log_gain"] == pytest.approx(0.0, abs=1e-12)
     verdicts = _verdicts(headlines.fisher_headlines(fisher))
-    assert verdicts == {"4a": "reproduced", "4b": "reproduced", "4c": "reproduced"}
+    # layers 2-3 gain nothing at the finest separation: 4d fails
+    assert verdicts == {
+        "4a": "reproduced",
+        "4b": "reproduced",
+        "4c": "reproduced",
+        "4d": "not reproduced",
+    }
+    per_net = tuning_run.fisher_network_gains(fisher)
+    top = per_net[(per_net.layer_index == 5) & (per_net.separation_deg == 1.0)]
+    assert len(top) == 2 and np.allclose(top.log_gain, np.log(expected))
     verdicts = _verdicts(headlines.fisher_headlines(_fisher_frame(1.0)))
     assert verdicts["4a"] == "not reproduced" and verdicts["4c"] == "not reproduced"
     # FI falls everywhere, least near TO: not a peak of the gain
@@ -150,6 +165,30 @@ def test_analysis_options_are_validated():
         report.AnalysisOptions(num_noise=1)
     with pytest.raises(ValueError, match="num_orientations"):
         report.AnalysisOptions(num_orientations=3)
+    with pytest.raises(ValueError, match="gradient must be one of"):
+        report.AnalysisOptions(gradient="jacfwd")
+    assert report.AnalysisOptions().tuning_gradient == "smoothed"
+    assert report.AnalysisOptions(gradient="exact").tuning_gradient == "jacfwd"
+    assert set(report.GRADIENT_OPTIONS.values()) == set(tuning_run.GRADIENTS)
+    with pytest.raises(ValueError, match="gradient must be one of"):
+        tuning_run.record_run(None, None, None, None, None, gradient="finite")
+
+
+def test_analyze_an_experiment2_run_folder(tmp_path):
+    """A Dataset with a ``task`` coordinate is an Experiment 2 run: Fig. 5 and items 5a-5g, the
+    Experiment 1 items not testable with the reason."""
+    ds = experiment2.planted_dataset(0, num_references=4)
+    runs.save_results(tmp_path, ds)
+    runs.write_text(runs.config_path(tmp_path), json.dumps({"run": {"preset": "exp2"}}))
+    path = report.analyze(tmp_path, progress=False)
+    table = pd.read_csv(path.parent / "headlines.csv").set_index("item")
+    for item in ("5a", "5b", "5c", "5d", "5e", "5f", "5g"):
+        assert table.loc[item, "verdict"] in headlines.VERDICTS
+    assert table.loc["5g", "verdict"] == "reproduced"
+    assert table.loc["1", "verdict"] == "not testable"
+    assert "Experiment 2 run" in table.loc["6", "measured"]
+    assert (path.parent / "figure_5.png").stat().st_size > 10_000
+    assert "![figure_5](figure_5.png)" in path.read_text()
 
 
 def test_analyze_rejects_a_folder_that_is_not_a_run(tmp_path, capsys):
@@ -185,6 +224,9 @@ def test_vpl_jax_analyze_on_a_smoke_run_writes_the_report_and_figures(smoke_run,
     assert code == 0
     text = (out / "report.md").read_text()
     assert "random weights" in text and "| 5 |" in text
+    assert "Tuning gradients: `paper`" in text and "Learning gate" in text
+    assert "## Under the symmetrised metric" in text and "## Psychophysics" in text
+    assert "silent units left out" in text
     for name in (
         "figure_2",
         "figure_3",
@@ -194,14 +236,22 @@ def test_vpl_jax_analyze_on_a_smoke_run_writes_the_report_and_figures(smoke_run,
         "figure_8",
         "figure_9",
         "figure_10",
+        "psychophysics",
     ):
         png = out / f"{name}.png"
         assert png.exists() and png.stat().st_size > 10_000, name
         assert f"![{name}]({name}.png)" in text
     headlines = pd.read_csv(out / "headlines.csv")
     assert set(headlines.verdict) <= {"reproduced", "not reproduced", "not testable"}
-    # Experiment 2 is never part of a run; 1 separation pair per reference cannot give item 2c.
-    assert headlines.set_index("item").loc["5", "verdict"] == "not testable"
+    # Experiment 2 is not part of this run; claims at a separation whose networks did not learn
+    # are not testable and say so.
+    table = headlines.set_index("item")
+    assert table.loc["5", "verdict"] == "not testable"
+    gate = headlines_module.learning_gate(runs.load_results(smoke_run))
+    for sep in gate.separation_deg[~gate.learned]:
+        item = "6a" if sep == 1.0 else "6b"
+        assert "did not learn" in table.loc[item, "measured"]
+    assert not table.measured.str.contains("nan, nan").any()
     units = pd.read_csv(out / "units.csv")
     # 2 naive grids + 4 trained networks (2 references x 2 separations), 1376 centre units each.
     assert len(units) == 6 * (96 + 256 + 384 + 384 + 256)

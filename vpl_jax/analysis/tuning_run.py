@@ -14,13 +14,23 @@ with the same noise samples (`vpl_jax.analysis.tuning.tuning_analysis`), and bui
   recorded layer (norm1, norm2, conv3, conv4, conv5) on that network's reference;
 * ``unit_level_table``: Eq. 7 at unit level: each unit's filter change
   (`vpl_jax.analysis.plasticity.unit_change` of conv1..conv5; norm1/norm2 units are the conv1/conv2
-  channels) and its naive single-unit FI at TO.
+  channels) and its naive single-unit FI at TO. As the paper does for FI ("units with activity
+  < 1.0 at the measured orientation were excluded"), units whose naive mean response at TO
+  (``activity_to``, unsmoothed, interpolated at offset 0) is below
+  `vpl_jax.analysis.recording.INCLUSION_THRESHOLD` are left out of this table.
+
+Tuning gradients (``gradient``): ``"smoothed"`` (default), the paper's procedure as the authors'
+code implements it -- the mean response filtered by a derivative of a Gaussian (circular
+padding, `vpl_jax.analysis.tuning.GRADIENT_SMOOTHING_SAMPLES` grid samples; the paper's text
+says SD 1 deg), with the mean and variance smoothed by a Gaussian of 1 sample for the
+attributes; or ``"jacfwd"``, the exact derivative of the sample mean through the Gabor.
 
 Stimulus sizes follow training: at ``image_size`` < 227 px the wavelength and the Gaussian SD
 shrink by ``image_size / 227`` as in `vpl_jax.train.TrainConfig.scale`.
 
 `fisher_gains` is the Fig. 4 test (trained vs the naive network of the same reference), shared
-by the figure and the report's verdicts (`vpl_jax.headlines`).
+by the figure and the report's verdicts (`vpl_jax.headlines`); `fisher_network_gains` gives the
+per-network gains behind it.
 """
 
 from __future__ import annotations
@@ -32,16 +42,20 @@ import numpy as np
 import pandas as pd
 from scipy.stats import mannwhitneyu
 
+from theory.checks import InputError
 from vpl_jax import alexnet
 from vpl_jax.analysis import plasticity, tuning
+from vpl_jax.analysis.recording import INCLUSION_THRESHOLD
 from vpl_jax.train import TrainConfig
 
 __all__ = [
     "FI_WINDOW_DEG",
+    "GRADIENTS",
     "PAPER_TUNING_STIMULUS",
     "RunTuning",
     "TuningSelection",
     "fisher_gains",
+    "fisher_network_gains",
     "record_run",
     "select_tuning_conditions",
 ]
@@ -51,6 +65,14 @@ PAPER_TUNING_STIMULUS = {"wavelength_px": 10.0, "contrast": 0.2, "noise_sd": 15.
 
 #: Half-width (deg) of the window around TO in which FI gains are averaged (Fig. 4 asterisks).
 FI_WINDOW_DEG = 10.0
+
+#: Tuning-gradient estimators of `record_run` and how the report names them.
+GRADIENTS = {
+    "smoothed": "the paper's procedure (derivative-of-Gaussian filter of the mean response, "
+    f"SD {tuning.GRADIENT_SMOOTHING_SAMPLES:g} grid samples as in the authors' code, circular "
+    "padding; mean and variance smoothed by a Gaussian of 1 sample)",
+    "jacfwd": "the exact derivative of the sample-mean response (jax.jacfwd through the Gabor)",
+}
 
 
 class RunTuning(NamedTuple):
@@ -114,6 +136,7 @@ def record_run(
     num_noise: int = 50,
     seed: int = 0,
     batch_size: int = 250,
+    gradient: str = "smoothed",
     progress: bool = True,
 ) -> RunTuning:
     """Record and tabulate the tuning networks of a run.
@@ -129,11 +152,18 @@ def record_run(
         num_noise: noise samples per orientation (50 in the paper).
         seed: seed of the tuning noise.
         batch_size: images per forward block.
+        gradient: ``"smoothed"`` (the paper's procedure, default) or ``"jacfwd"`` (exact); see
+            the module docstring.
         progress: progress bars on stderr.
 
     Returns:
         A `RunTuning`.
+
+    Raises:
+        InputError: an unknown ``gradient``.
     """
+    if gradient not in GRADIENTS:
+        raise InputError(f"gradient must be one of {sorted(GRADIENTS)}, got {gradient!r}")
     arch = train_config.arch
     indices, stimulus, note = selection
     final_stack = final_params
@@ -162,6 +192,7 @@ def record_run(
         arch,
         network=-1,
         trained=False,
+        gradient=gradient,
         **protocol,
     )
     trained = tuning.tuning_analysis(
@@ -172,6 +203,7 @@ def record_run(
         network=ds.condition.values[indices].astype(np.int64),
         separation_deg=seps,
         trained=True,
+        gradient=gradient,
         **protocol,
     )
     units = pd.concat([naive.units, trained.units], ignore_index=True)
@@ -196,26 +228,34 @@ def record_run(
             )
     layer_table = pd.DataFrame(rows)
 
-    # Eq. 7, unit level: unit filter change vs naive single-unit FI at TO.
+    # Eq. 7, unit level: unit filter change vs naive single-unit FI at TO, active units only.
     naive_units = naive.units.set_index(["reference_deg", "layer_index", "unit"])["fi_to"]
+    ref_index = {float(r): i for i, r in enumerate(unique_refs)}
+    theta = np.asarray(naive.recording.orientations_rel_deg, np.float64)
     frames = []
-    for layer_index in range(1, 6):
+    for layer_index, layer in enumerate(tuning.TUNING_LAYERS, start=1):
         conv = f"conv{layer_index}"
         per_unit = np.asarray(plasticity.unit_change(initial_params, final_stack, conv))  # (N, C)
+        mean = np.asarray(naive.recording.mean[layer], np.float64)  # (R, O, C), unsmoothed
+        activity = np.asarray(tuning.interpolate_at(mean, theta, 0.0), np.float64)  # (R, C)
         for n, (ref, sep) in enumerate(zip(refs, seps, strict=True)):
             c = per_unit.shape[1]
             fi = naive_units.loc[[(ref, layer_index, u) for u in range(c)]].to_numpy()
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "d_rel1": per_unit[n],
-                        "fi": fi,
-                        "layer_index": layer_index,
-                        "separation_deg": float(sep),
-                    }
-                )
+            active = activity[ref_index[float(ref)]]
+            frame = pd.DataFrame(
+                {
+                    "d_rel1": per_unit[n],
+                    "fi": fi,
+                    "layer_index": layer_index,
+                    "separation_deg": float(sep),
+                    "activity_to": active,
+                    "unit": np.arange(c),
+                    "reference_deg": float(ref),
+                }
             )
+            frames.append(frame[frame.activity_to >= INCLUSION_THRESHOLD])
     unit_level_table = pd.concat(frames, ignore_index=True)
+    n_active = sum(len(f) for f in frames)
 
     description = (
         f"Tuning networks: {len(indices)} trained networks ({note}) and the naive network on "
@@ -223,13 +263,15 @@ def record_run(
         f"x {num_noise} noise samples at {config.image_size} px (wavelength "
         f"{protocol['wavelength_px']:.2f} px, Gaussian SD {protocol['sigma_px']:.2f} px after "
         f"scaling by {scale:.3f}), contrast {stimulus['contrast']:g}, noise SD "
-        f"{stimulus['noise_sd']:g}; gradients by jax.jacfwd through the Gabor. Included units "
+        f"{stimulus['noise_sd']:g}; tuning gradients: {GRADIENTS[gradient]}. Included units "
         "(mean activation >= 1.0), naive / trained mean per network: "
         + ", ".join(
             f"{layer} {_included(units, layer, False):.0f} / {_included(units, layer, True):.0f}"
             for layer in tuning.TUNING_LAYERS
         )
-        + " (paper, ImageNet AlexNet: 79 / 91 / 237 / 100 / 16)."
+        + " (paper, ImageNet AlexNet: 79 / 91 / 237 / 100 / 16). Unit-level Eq. 7: "
+        f"{n_active} (unit, network) pairs with naive activity >= {INCLUSION_THRESHOLD:g} at TO "
+        "(silent units left out, as the paper does for FI)."
     )
     return RunTuning(units, curves, fisher, layer_table, unit_level_table, description)
 
@@ -246,17 +288,31 @@ def _included(units: pd.DataFrame, layer: str, trained: bool) -> float:
 # The Fig. 4 test: Fisher information near TO, trained vs naive
 
 
-def fisher_gains(fisher: pd.DataFrame, *, window_deg: float = FI_WINDOW_DEG) -> pd.DataFrame:
-    """Mean population FI within ``window_deg`` of TO, trained vs naive, per layer and separation.
+def fisher_network_gains(
+    fisher: pd.DataFrame, *, window_deg: float = FI_WINDOW_DEG
+) -> pd.DataFrame:
+    """Per trained network and layer: mean population FI within ``window_deg`` of TO against the
+    naive network on the same reference grid.
 
-    Each trained network is paired with the naive network on the same reference grid; the
-    per-network values are compared with a one-sided Mann-Whitney U (trained > naive), as for the
-    paper's Fig. 4 asterisks.
+    Args:
+        fisher: the long FI table (`vpl_jax.analysis.tuning.fisher_frame` of naive and trained
+            networks, as in `RunTuning.fisher`).
+        window_deg: half-width of the window around TO (deg).
 
     Returns:
-        One row per (layer_index, separation_deg): ``fi_trained, fi_naive`` (means), ``log_gain``
-        (mean of log(trained / paired naive)), ``p`` and ``n``.
+        One row per (trained network, layer): ``network, layer_index, reference_deg,
+        separation_deg, fi_trained, fi_naive`` (means over the window) and ``log_gain`` =
+        ``log(fi_trained / fi_naive)``.
     """
+    columns = [
+        "network",
+        "layer_index",
+        "reference_deg",
+        "separation_deg",
+        "fi_trained",
+        "fi_naive",
+        "log_gain",
+    ]
     near = fisher[np.abs(fisher.orientation_rel_deg) <= window_deg]
     per_net = (
         near.groupby(
@@ -266,11 +322,34 @@ def fisher_gains(fisher: pd.DataFrame, *, window_deg: float = FI_WINDOW_DEG) -> 
         .reset_index()
     )
     naive = per_net[~per_net.trained].set_index(["layer_index", "reference_deg"]).fi
-    trained = per_net[per_net.trained]
+    trained = per_net[per_net.trained].reset_index(drop=True)
+    if trained.empty:
+        return pd.DataFrame(columns=columns)
+    base = naive.loc[list(zip(trained.layer_index, trained.reference_deg, strict=True))]
+    out = trained.drop(columns="trained").rename(columns={"fi": "fi_trained"})
+    out["fi_naive"] = base.to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["log_gain"] = np.log(out.fi_trained / out.fi_naive)
+    out["layer_index"] = out.layer_index.astype(int)
+    return out[columns]
+
+
+def fisher_gains(fisher: pd.DataFrame, *, window_deg: float = FI_WINDOW_DEG) -> pd.DataFrame:
+    """Mean population FI within ``window_deg`` of TO, trained vs naive, per layer and separation.
+
+    Each trained network is paired with the naive network on the same reference grid
+    (`fisher_network_gains`); the per-network values are compared with a one-sided Mann-Whitney
+    U (trained > naive), as for the paper's Fig. 4 asterisks.
+
+    Returns:
+        One row per (layer_index, separation_deg): ``fi_trained, fi_naive`` (means), ``log_gain``
+        (mean of log(trained / paired naive)), ``p`` and ``n``.
+    """
+    per_net = fisher_network_gains(fisher, window_deg=window_deg)
     rows = []
-    for (layer_index, sep), group in trained.groupby(["layer_index", "separation_deg"]):
-        base = naive.loc[[(layer_index, r) for r in group.reference_deg]].to_numpy()
-        t = group.fi.to_numpy()
+    for (layer_index, sep), group in per_net.groupby(["layer_index", "separation_deg"]):
+        t = group.fi_trained.to_numpy(float)
+        base = group.fi_naive.to_numpy(float)
         if len(t) < 2:
             p = float("nan")
         elif np.allclose(t, base):
@@ -283,7 +362,7 @@ def fisher_gains(fisher: pd.DataFrame, *, window_deg: float = FI_WINDOW_DEG) -> 
                 "separation_deg": float(sep),
                 "fi_trained": float(t.mean()),
                 "fi_naive": float(base.mean()),
-                "log_gain": float(np.mean(np.log(t / base))),
+                "log_gain": float(group.log_gain.mean()),
                 "p": p,
                 "n": len(t),
             }

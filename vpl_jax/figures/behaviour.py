@@ -5,6 +5,10 @@ and the four transfer tests (top row), with the iteration-1 accuracy and the tra
 B, final transfer accuracy against training separation (mean +- SD) with the Fig. 2B regression;
 C, the train x test separation matrices of each transfer test. Computations are those of
 `vpl_jax.analysis.behaviour`; a panel whose data the run lacks says so instead of failing.
+
+Accuracy is the paper's mean p(correct) (its Eq. 1, ``accuracy``) unless ``symmetric=True``
+(the authors' per-fold ``max(m, 1 - m)``, ``accuracy_sym``). Where the two disagree (final
+accuracies more than `DISAGREEMENT` apart), panel B also draws the other metric, dashed.
 """
 
 from __future__ import annotations
@@ -16,7 +20,21 @@ from vpl_jax.analysis import behaviour
 from vpl_jax.analysis.significance import format_p
 from vpl_jax.figures.style import iteration_axis, separation_colors, unavailable
 
-__all__ = ["figure_2"]
+__all__ = ["DISAGREEMENT", "figure_2", "metrics_disagree"]
+
+#: Final accuracies of the two metrics further apart than this count as disagreeing.
+DISAGREEMENT = 0.05
+
+
+def metrics_disagree(ds, threshold: float = DISAGREEMENT) -> bool:
+    """Whether the final ``accuracy`` and ``accuracy_sym`` of any condition and test differ by
+    more than ``threshold`` (False when the Dataset lacks either)."""
+    if "accuracy" not in ds.data_vars or "accuracy_sym" not in ds.data_vars:
+        return False
+    a = ds["accuracy"].isel(iteration=-1).values.astype(float)
+    b = ds["accuracy_sym"].isel(iteration=-1).values.astype(float)
+    diff = np.abs(a - b)
+    return bool(np.any(diff[np.isfinite(diff)] > threshold))
 
 
 def _regression_label(row) -> str:
@@ -91,7 +109,7 @@ def _panel_a(ds, axes_acc, axes_low, acc_var: str) -> None:
         )
 
 
-def _panel_b(ds, ax, acc_var: str) -> None:
+def _panel_b(ds, ax, acc_var: str, other: str | None = None) -> None:
     tests = [t for t in behaviour.TRANSFER_TESTS if t in [str(v) for v in ds.test.values]]
     if not tests:
         unavailable(ax, "B final transfer accuracy")
@@ -99,8 +117,9 @@ def _panel_b(ds, ax, acc_var: str) -> None:
     fin = behaviour.final_transfer_accuracy(ds, variable=acc_var, tests=tests)
     table = behaviour.final_transfer_regression(ds, variable=acc_var, tests=tests).set_index("test")
     seps = fin.separation.values.astype(float)
+    colors = {}
     for test in tests:
-        ax.errorbar(
+        bars = ax.errorbar(
             seps,
             fin["mean"].sel(test=test).values,
             yerr=fin["sd"].sel(test=test).values,
@@ -109,6 +128,19 @@ def _panel_b(ds, ax, acc_var: str) -> None:
             capsize=2,
             label=f"{test}: {_regression_label(table.loc[test])}",
         )
+        colors[test] = bars.lines[0].get_color()
+    if other is not None:
+        alt = behaviour.final_transfer_accuracy(ds, variable=other, tests=tests)
+        name = "symmetrised max(m, 1-m)" if other == "accuracy_sym" else "mean p(correct)"
+        for test in tests:
+            ax.plot(
+                seps,
+                alt["mean"].sel(test=test).values,
+                ls="--",
+                lw=1,
+                color=colors[test],
+                label=f"{test} ({name})",
+            )
     ax.set(
         xscale="log",
         xlabel="training separation (deg)",
@@ -157,13 +189,15 @@ def _panel_c(ds, axes, fig, sep_var: str) -> None:
         fig.colorbar(image, ax=list(axes), shrink=0.8, label="final accuracy (p correct)")
 
 
-def figure_2(ds, *, symmetric: bool = True) -> plt.Figure:
+def figure_2(ds, *, symmetric: bool = False, show_other: bool | None = None) -> plt.Figure:
     """The paper's Fig. 2 from a results Dataset (`vpl_jax.experiment.results_dataset`).
 
     Args:
         ds: results Dataset of a run (any grid; panels lacking data say so).
-        symmetric: plot the per-fold symmetrised accuracy ``max(m, 1 - m)`` of the paper's
-            code (``accuracy_sym``), else the plain mean p(correct) (``accuracy``).
+        symmetric: plot the per-fold symmetrised accuracy ``max(m, 1 - m)`` of the authors'
+            code (``accuracy_sym``) instead of the paper's mean p(correct) (``accuracy``).
+        show_other: also draw the other metric's final transfer accuracy in panel B (dashed);
+            None (default) does so where the two disagree (`metrics_disagree`).
 
     Returns:
         A matplotlib Figure (3 rows x 5 columns of panels).
@@ -181,9 +215,17 @@ def figure_2(ds, *, symmetric: bool = True) -> plt.Figure:
     acc_var = "accuracy_sym" if symmetric else "accuracy"
     sep_var = "separation_accuracy_sym" if symmetric else "separation_accuracy"
     _panel_a(ds, axes_acc, axes_low, acc_var)
-    _panel_b(ds, ax_b, acc_var)
+    other_var = "accuracy" if symmetric else "accuracy_sym"
+    if show_other is None:
+        show_other = metrics_disagree(ds)
+    show_other = bool(show_other) and other_var in ds.data_vars
+    _panel_b(ds, ax_b, acc_var, other_var if show_other else None)
     _panel_c(ds, axes_c, fig, sep_var)
-    title = f"Fig. 2, behaviour: {ds.sizes['condition']} networks ({ds.attrs.get('preset', '')})"
+    metric = "symmetrised max(m, 1-m)" if symmetric else "mean p(correct), Eq. 1"
+    title = (
+        f"Fig. 2, behaviour: {ds.sizes['condition']} networks ({ds.attrs.get('preset', '')}); "
+        f"accuracy: {metric}"
+    )
     if int(ds.attrs.get("weights_random", 0)):
         title += ", RANDOM weights (not pretrained)"
     fig.suptitle(title)

@@ -5,17 +5,32 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from theory.checks import InputError
+
 __all__ = ["learning_curves"]
 
 
-def learning_curves(ds) -> plt.Figure:
+def learning_curves(ds, *, variable: str = "accuracy") -> plt.Figure:
     """Learning curves of a run (`vpl_jax.experiment.results_dataset`).
 
-    Left: mean p(correct) on the trained condition and the four transfer tests against the
-    iteration (log axis; iteration 0 drawn at 0.5), averaged over the conditions of each training
+    Left: accuracy on the trained condition and the four transfer tests against the iteration
+    (log axis; iteration 0 drawn at 0.5), averaged over the conditions of each training
     separation. Right: the relative layer change ``d_rel1`` of every layer, averaged over all
     conditions.
+
+    Args:
+        ds: results Dataset.
+        variable: ``"accuracy"`` (the paper's mean p(correct), default) or ``"accuracy_sym"``
+            (the authors' symmetrised ``max(m, 1 - m)``).
+
+    Raises:
+        InputError: an unknown ``variable`` or one the Dataset lacks.
     """
+    if variable not in ("accuracy", "accuracy_sym") or variable not in ds.data_vars:
+        raise InputError(
+            f"variable must be 'accuracy' or 'accuracy_sym' and held by ds, got {variable!r}"
+        )
+    acc = ds[variable]
     its = ds.iteration.values.astype(float)
     x = np.where(its == 0, 0.5, its)
     fig, (ax_acc, ax_change) = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -23,7 +38,7 @@ def learning_curves(ds) -> plt.Figure:
     seps = np.unique(ds.separation_deg.values)
     colors = plt.cm.viridis(np.linspace(0.0, 0.85, len(seps)))
     for sep, color in zip(seps, colors, strict=True):
-        sel = ds.accuracy.where(ds.separation_deg == sep, drop=True).mean("condition")
+        sel = acc.where(ds.separation_deg == sep, drop=True).mean("condition")
         for test in ds.test.values:
             label = f"trained on {sep:g} deg" if test == "trained" else None
             ax_acc.plot(x, sel.sel(test=test), linestyle=styles[test], color=color, label=label)
@@ -32,8 +47,10 @@ def learning_curves(ds) -> plt.Figure:
     ax_acc.set(
         xscale="log",
         xlabel="iteration (0 drawn at 0.5)",
-        ylabel="accuracy (mean p correct)",
-        ylim=(min(0.45, float(ds.accuracy.min()) - 0.02), 1.01),
+        ylabel="accuracy (mean p correct)"
+        if variable == "accuracy"
+        else "accuracy (symmetrised max(m, 1-m))",
+        ylim=(min(0.45, float(acc.min()) - 0.02), 1.01),
     )
     ax_acc.axhline(0.5, color="k", lw=0.5)
     ax_acc.legend(fontsize=7, ncol=2)

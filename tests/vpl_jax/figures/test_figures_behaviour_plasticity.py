@@ -1,5 +1,6 @@
-"""Figures 2 and 3 on small synthetic results Datasets: each writes a non-empty PNG, panels the
-run lacks say "not available in this run" instead of failing."""
+"""Figures 2 and 3 and the learning curves on small synthetic results Datasets: each writes a
+non-empty PNG, panels the run lacks say "not available in this run" instead of failing, the
+paper's metric is the default and the symmetrised one is drawn beside it where they disagree."""
 
 import matplotlib
 
@@ -11,7 +12,8 @@ import pytest  # noqa: E402
 
 from vpl_jax import train  # noqa: E402
 from vpl_jax.experiment import Grid, RunConfig, results_dataset  # noqa: E402
-from vpl_jax.figures.behaviour import figure_2  # noqa: E402
+from vpl_jax.figures.behaviour import figure_2, metrics_disagree  # noqa: E402
+from vpl_jax.figures.learning import learning_curves  # noqa: E402
 from vpl_jax.figures.plasticity import figure_3  # noqa: E402
 from vpl_jax.train import TrainConfig  # noqa: E402
 
@@ -97,9 +99,51 @@ def test_figure_2_lacking_data(tmp_path):
     assert "not available in this run" in _texts(fig)
     _save(fig, tmp_path / "fig2_partial.png")
     with pytest.raises(ValueError, match="ds"):
-        figure_2(ds.drop_vars("accuracy_sym"))
+        figure_2(ds.drop_vars("accuracy"))
     with pytest.raises(ValueError, match="ds"):
-        figure_2(ds.drop_vars("accuracy"), symmetric=False)
+        figure_2(ds.drop_vars("accuracy_sym"), symmetric=True)
+
+
+def _panel_b_labels(fig) -> list[str]:
+    ax = next(a for a in fig.axes if a.get_title().startswith("B"))
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_figure_2_shows_the_symmetrised_metric_where_it_disagrees():
+    ds = synthetic_ds(seps=(1.0, 5.0), refs=(0.0, 60.0))
+    assert not metrics_disagree(ds)  # accuracy >= 0.5 everywhere: max(m, 1 - m) = m
+    fig = figure_2(ds)
+    assert "mean p(correct)" in fig._suptitle.get_text()
+    assert not any("symmetrised" in t for t in _panel_b_labels(fig))
+    plt.close(fig)
+    wrong = ds.copy()
+    acc = wrong.accuracy.values.copy()
+    acc[:, 1:, 1] = 1.0 - acc[:, 1:, 1]  # systematically wrong on ori+45
+    wrong["accuracy"] = (wrong.accuracy.dims, acc)
+    assert metrics_disagree(wrong)
+    fig = figure_2(wrong)
+    labels = _panel_b_labels(fig)
+    assert "ori+45 (symmetrised max(m, 1-m))" in labels
+    plt.close(fig)
+    fig = figure_2(wrong, symmetric=True)
+    assert "symmetrised" in fig._suptitle.get_text()
+    assert any("(mean p(correct))" in t for t in _panel_b_labels(fig))
+    plt.close(fig)
+    fig = figure_2(wrong, symmetric=True, show_other=False)
+    assert not any("(mean p(correct))" in t for t in _panel_b_labels(fig))
+    plt.close(fig)
+
+
+def test_learning_curves_metric(tmp_path):
+    ds = synthetic_ds(seps=(1.0, 5.0))
+    fig = learning_curves(ds)
+    assert fig.axes[0].get_ylabel() == "accuracy (mean p correct)"
+    _save(fig, tmp_path / "curves.png")
+    fig = learning_curves(ds, variable="accuracy_sym")
+    assert "symmetrised" in fig.axes[0].get_ylabel()
+    plt.close(fig)
+    with pytest.raises(ValueError, match="variable"):
+        learning_curves(ds, variable="loss")
 
 
 def test_figure_3_full_run(tmp_path):
