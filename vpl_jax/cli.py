@@ -43,6 +43,7 @@ def _analysis_options(
         num_orientations=orientations if args.num_orientations is None else args.num_orientations,
         num_noise=noise if args.num_noise is None else args.num_noise,
         seed=args.seed,
+        gradient=args.gradient,
     )
 
 
@@ -131,6 +132,13 @@ def _add_analysis_arguments(parser: argparse.ArgumentParser) -> None:
         help="noise samples per orientation (paper and default: 50; the smoke preset: 3)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the tuning noise")
+    parser.add_argument(
+        "--gradient",
+        choices=sorted(report.GRADIENT_OPTIONS),
+        default="paper",
+        help="tuning gradients: paper (smoothed mean response and a derivative filter, the "
+        "paper's procedure; default) or exact (jax.jacfwd)",
+    )
 
 
 def _add_run_arguments(parser: argparse.ArgumentParser, default_preset: str, default_out: str):
