@@ -74,7 +74,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from theory.checks import InputError
 from vpl_jax import experiment, runs, siamese
@@ -493,6 +493,7 @@ class ChunkTask:
 # Executors
 
 
+@runtime_checkable
 class Job(Protocol):
     """What the farm needs of a job: an id, its state (one of `JOB_STATES`), its error."""
 
@@ -503,6 +504,7 @@ class Job(Protocol):
     def error(self) -> str | None: ...
 
 
+@runtime_checkable
 class Executor(Protocol):
     """What the farm needs of an executor (a local pool, Slurm through submitit, or Ray)."""
 
