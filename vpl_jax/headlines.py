@@ -332,7 +332,10 @@ def _size_row(item, effect: Verdict, ours: dict[str, float]) -> Verdict:
         "(at least half of it where the paper says '>=')"
     )
     if effect.verdict != _R:
-        shown = ", ".join(f"{k} {_fmt(v)}" for k, v in ours.items() if np.isfinite(v)) or "none"
+        shown = (
+            ", ".join(f"{k} {_fmt(v)}" for k, v in ours.items() if k in paper and np.isfinite(v))
+            or "none"
+        )
         return not_testable(
             f"{item}-{suffix}",
             claim,
