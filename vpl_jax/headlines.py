@@ -274,7 +274,7 @@ def ks_distance_bound(x, y, *, alpha: float = ALPHA) -> tuple[float, float]:
     Examples:
         >>> d, bound = ks_distance_bound([0.0, 1.0, 2.0, 3.0], [0.5, 1.5, 2.5, 3.5])
         >>> float(d), round(float(bound), 3)
-        (0.25, 1.878)
+        (0.25, 1.981)
     """
     a = np.asarray(x, float)
     b = np.asarray(y, float)
@@ -766,9 +766,14 @@ def _transfer_dip_rise(dl, keep, acc_var, alpha, ds, gate) -> Verdict:
     return verdict_row("1b", claim, paper, _R if all(holds) else _NR, measured, note)
 
 
+def _constant(v: np.ndarray) -> bool:
+    """No spread beyond rounding (a t test would divide by ~0)."""
+    return bool(np.ptp(v) <= 1e-12 * max(1.0, float(np.max(np.abs(v)))))
+
+
 def _one_sided_t(values: np.ndarray, alternative: str) -> float:
     v = np.asarray(values, float)
-    if np.ptp(v) <= 1e-15 * max(1.0, float(np.max(np.abs(v)))):
+    if _constant(v):
         good = v.mean() < 0 if alternative == "less" else v.mean() > 0
         return 0.0 if good else 1.0
     return float(stats.ttest_1samp(v, 0.0, alternative=alternative).pvalue)
@@ -1205,7 +1210,7 @@ def _t_greater(a, b=None, *, paired=False) -> float:
     b = np.asarray(b, float)
     if paired:
         return _one_sided_t(a - b, "greater")
-    if np.ptp(a) == 0 and np.ptp(b) == 0:
+    if _constant(a) and _constant(b):
         return 0.0 if a.mean() > b.mean() else 1.0
     return float(stats.ttest_ind(a, b, equal_var=False, alternative="greater").pvalue)
 
@@ -1396,8 +1401,8 @@ def fisher_headlines(
 
 def _two_sided_t(v: np.ndarray) -> float:
     v = np.asarray(v, float)
-    if np.ptp(v) <= 1e-15 * max(1.0, float(np.max(np.abs(v)))):
-        return 1.0 if abs(v.mean()) <= 1e-15 else 0.0
+    if _constant(v):
+        return 1.0 if abs(v.mean()) <= 1e-12 else 0.0
     return float(stats.ttest_1samp(v, 0.0).pvalue)
 
 

@@ -374,7 +374,7 @@ def test_experiment2_underpowered_and_unlearned_and_absent():
     for item in ("5c", "5d", "5e", "5f"):
         assert rows[item].verdict == "not testable" and "did not learn" in rows[item].measured
     assert rows["5g"].verdict == "not reproduced"
-    gabor_only = e2.planted_dataset(6, drops={"gabor": e2._PAPER_LIKE_DROPS["gabor"]})
+    gabor_only = e2.planted_dataset(6, drops={"gabor": (0.0, 0.0, 0.06, 0.16, 0.20, 0.24)})
     rows = _by_item(h.experiment2_headlines(gabor_only))
     assert rows["5a"].verdict == "reproduced" and rows["5c"].verdict == "not testable"
     assert rows["5e"].verdict == "not testable"
@@ -470,7 +470,7 @@ PHYS_ITEMS = ["6a", "6b", "6c", "6d", "7a-2", "7a-3", "7b", "7c-2-1", "7c-2-5", 
 
 
 def test_physiology_items_on_the_papers_picture():
-    df = paper_units(0, n=500)
+    df = paper_units(0, n=300)
     rows = _by_item(h.physiology_headlines(df, curves=curves_for(df)))
     got = {k: rows[k].verdict for k in PHYS_ITEMS}
     assert got == dict.fromkeys(PHYS_ITEMS, "reproduced"), {
@@ -493,7 +493,7 @@ def test_physiology_items_on_a_null_table():
 
 
 def test_physiology_nulls_fail_on_planted_effects_and_need_power():
-    df = paper_units(2, n=500)
+    df = paper_units(2, n=300)
     po = np.abs(df.po_rel_deg)
     m5 = _trained(df, "norm2", 5.0)
     df.loc[m5 & (po >= 12) & (po < 28), "slope_to"] *= 3.0  # the slope rises at 5 deg too
