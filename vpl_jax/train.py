@@ -84,6 +84,7 @@ __all__ = [
     "layer_change",
     "make_optimizer",
     "make_templates",
+    "network",
     "param_labels",
     "sample_pairs",
     "stack_conditions",
@@ -596,6 +597,19 @@ def _network(config: TrainConfig):
     if config.unrolled:
         return _per_condition(value_and_grad), _per_condition(logit)
     return value_and_grad, logit
+
+
+def network(config: TrainConfig) -> tuple[Callable, Callable]:
+    """The network functions of one condition, as the training programs use them.
+
+    Returns:
+        ``(value_and_grad, logit)``: ``value_and_grad(params, reference, target, labels)`` gives
+        the siamese loss and its gradient, ``logit(params, reference, target)`` the decision
+        logits ``h_t - h_r`` (`vpl_jax.siamese`); images ``(B, H, W, 1)``, labels ``(B,)``. With
+        ``config.unrolled`` a vmap over conditions runs one network pass per condition (see the
+        module docstring); other tasks (e.g. the face task of Experiment 2) reuse them.
+    """
+    return _network(config)
 
 
 # --------------------------------------------------------------------------------------------
