@@ -556,9 +556,9 @@ def behaviour_headlines(
         if np.ptp(y) == 0:
             parts.append(
                 _Part(
-                    _NR if np.isfinite(t75).all() else _NT,
-                    f"speed: every network reached {LEARNED_ACCURACY:g} at iteration {y[0]:g} "
-                    "(no ordering by separation at this resolution)",
+                    _NT,
+                    f"speed: not testable (every network reached {LEARNED_ACCURACY:g} at the "
+                    f"same evaluation iteration, {y[0]:g}: no ordering at this resolution)",
                 )
             )
         else:
