@@ -281,7 +281,8 @@ def min_p_mannwhitney(
         (0.0286, 0.0143)
     """
     n1, n2 = _count("n1", n1), _count("n2", n2)
-    one = 1.0 / math.comb(n1 + n2, n1)
+    log_comb = math.lgamma(n1 + n2 + 1) - math.lgamma(n1 + 1) - math.lgamma(n2 + 1)
+    one = math.exp(-log_comb)  # 1 / C(n1 + n2, n1) without overflow (underflows to 0)
     return min(1.0, 2.0 * one) if _alternative(alternative) == "two-sided" else one
 
 
