@@ -14,20 +14,20 @@ import numpy as np
 import pytest
 
 from theory.checks import InputError
-from vpl_jax import alexnet, experiment2, faces, runs, train
+from vpl_jax import alexnet, experiment, experiment2, faces, runs, train
 from vpl_jax.analysis import experiment2 as analysis
 
 _C = alexnet.ConvSpec
-TINY = alexnet.ArchSpec(
+TINY = alexnet.ArchSpec(  # AlexNet's five layers, 4 channels, no LRN: compiles in seconds
     name="tiny_test",
     in_channels=1,
     input_size=32,
     convs=(
-        _C("conv1", 4, kernel=3, stride=2, lrn=True, pool=True),
-        _C("conv2", 4, kernel=3, padding=1, groups=2, lrn=True),
+        _C("conv1", 4, kernel=3, stride=2, pool=True),
+        _C("conv2", 4, kernel=3, padding=1),
         _C("conv3", 4, kernel=3, padding=1),
-        _C("conv4", 4, kernel=3, padding=1, groups=2),
-        _C("conv5", 4, kernel=3, padding=1, groups=2, pool=True),
+        _C("conv4", 4, kernel=3, padding=1),
+        _C("conv5", 4, kernel=3, padding=1, pool=True),
     ),
 )
 TINY_TRAIN = train.TrainConfig(
@@ -44,9 +44,14 @@ WEIGHTS = "random:0"
 
 
 def _smoke(**changes) -> experiment2.Experiment2Config:
-    """The smoke-exp2 conditions on the tiny stack (learning rate 1e-3 so 3 steps move weights)."""
-    changes = {"train": TINY_TRAIN, "learning_rate": 1e-3, **changes}
-    return dataclasses.replace(experiment2.preset("smoke-exp2"), **changes)
+    """The smoke-exp2 conditions on the tiny stack (learning rate 1e-3 so 3 steps move weights).
+
+    Face morphs are blends here (landmark warps are tested in `test_face_test_frames_...`).
+    """
+    base = experiment2.preset("smoke-exp2")
+    faces_config = dataclasses.replace(base.faces, warp=False)  # blends: cheaper to compile
+    changes = {"train": TINY_TRAIN, "learning_rate": 1e-3, "faces": faces_config, **changes}
+    return dataclasses.replace(base, **changes)
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +146,7 @@ def _tiny_faces(config):
 
 @pytest.mark.parametrize("dissimilarity", [1, 2, 3, 4, 5])
 def test_training_batches_use_the_papers_frames_from_training_pairs_only(key, dissimilarity):
-    config = _smoke(faces=dataclasses.replace(_smoke().faces, warp=False))
+    config = _smoke()
     face_set, folds, bank = _tiny_faces(config)
     fold = folds[1]
     clean = train.Condition.create(0.0, 0.1, 20.0, 1.0, 0.0)  # contrast 1, no noise: x = I - 125
@@ -192,7 +197,7 @@ def test_face_data_keeps_test_identities_out_of_training_and_tests_every_test_pa
     assert {f.test_pairs.shape[0] for f in paper} == {625}
 
 
-def test_face_test_frames_are_reference_and_labelled_target(key):
+def test_face_test_frames_are_reference_and_labelled_target_with_warped_morphs(key):
     config = _smoke()
     face_set, folds, bank = _tiny_faces(config)
     pairs, labels = faces.evaluation_trials(folds[0].test_pairs)
@@ -207,23 +212,27 @@ def test_face_test_frames_are_reference_and_labelled_target(key):
 # Engine
 
 
-def test_frozen_layers_are_bit_identical_after_training_for_every_k(tmp_path):
-    config = _smoke(tasks=("gabor",), frozen_layers=(0, 1, 2, 3, 4, 5), keep_params=True)
-    experiment2.sweep(config, out_dir=tmp_path, weights=WEIGHTS, progress=False)
-    initial = runs.restore_tree(runs.initial_params_path(tmp_path))
-    context = experiment2.prepare(config, out_dir=tmp_path, weights=WEIGHTS)
+def test_frozen_layers_are_bit_identical_after_training_for_every_k():
+    config = _smoke(tasks=("gabor",), frozen_layers=(0, 1, 2, 3, 4, 5))
+    backbone, _ = experiment.resolve_weights(WEIGHTS, TINY)
     layers = TINY_TRAIN.layer_names
     for chunk in experiment2.chunk_plan(config):
-        tree = experiment2.load_chunk(config, context, chunk.index)
         k = chunk.frozen_layers
+        result = experiment2.train_task(
+            "gabor",
+            experiment2.unit_keys(config, chunk.conditions),
+            experiment2.conditions(config, chunk.conditions),
+            backbone,
+            config=dataclasses.replace(TINY_TRAIN, frozen_layers=k),
+        )
         for i, name in enumerate(layers):
-            for leaf, value in tree["final_params"][name].items():
-                same = np.array_equal(value[0], initial[name][leaf])
+            for leaf, value in result.final_params[name].items():
+                same = np.array_equal(value[0], result.initial_params[name][leaf])
                 if i < k:
                     assert same, f"k={k}: {name}.{leaf} changed"
                 elif leaf == "w":
                     assert not same, f"k={k}: {name}.w did not learn"
-        change = tree["layer_change"][0, -1, :, 0]  # final d_rel1
+        change = result.layer_change[0, -1, :, 0]  # final d_rel1
         assert np.all(change[:k] == 0.0) and np.all(change[k:] > 0.0)
 
 
@@ -254,14 +263,19 @@ def test_gabor_k0_trains_exactly_as_the_experiment1_engine(smoke_run):
 
 
 def test_resume_after_a_kill_equals_an_uninterrupted_run(smoke_run, tmp_path, monkeypatch):
-    config, _, uninterrupted = smoke_run
+    # the Gabor half of the smoke grid: its units have the same keys (grid-independent), so its
+    # results must equal the Gabor conditions of the uninterrupted smoke run bit for bit
+    full_config, _, uninterrupted = smoke_run
+    config = dataclasses.replace(full_config, tasks=("gabor",))
+    out = tmp_path / "run"
     assert (
-        experiment2.sweep(config, out_dir=tmp_path, weights=WEIGHTS, progress=False, max_chunks=1)
+        experiment2.sweep(config, out_dir=out, weights=WEIGHTS, progress=False, max_chunks=1)
         is None
     )
-    assert experiment2.chunk_status(config, tmp_path) == [True] + [False] * 5
-    # a kill while chunk 1 was being written: orbax files but no manifest
-    broken = runs.chunk_path(tmp_path, 1)
+    assert experiment2.chunk_status(config, out) == [True, False]
+    assert not runs.results_path(out).exists()
+    # killed while chunk 1 was being written: orbax files but no manifest
+    broken = runs.chunk_path(out, 1)
     broken.mkdir(parents=True)
     (broken / "partial").write_bytes(b"\x00" * 10)
     trained = []
@@ -271,10 +285,12 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(smoke_run, tmp_path, mo
         "train_task",
         lambda task, *a, **kw: trained.append(task) or original(task, *a, **kw),
     )
-    resumed = experiment2.sweep(config, out_dir=tmp_path, weights=WEIGHTS, progress=False)
-    assert len(trained) == 5  # chunk 0 was read back, not recomputed
-    assert resumed.identical(uninterrupted)
-    assert runs.load_results(tmp_path).identical(uninterrupted)
+    resumed = experiment2.sweep(config, out_dir=out, weights=WEIGHTS, progress=False)
+    assert trained == ["gabor"]  # chunk 0 was read back, not recomputed
+    expected = uninterrupted.isel(condition=np.flatnonzero(uninterrupted.task.values == "gabor"))
+    for name in ("accuracy", "accuracy_sym", "layer_change", "train_loss", "finite"):
+        np.testing.assert_array_equal(resumed[name].values, expected[name].values)
+    assert runs.load_results(out).identical(resumed)
 
 
 def test_results_follow_the_experiment2_analysis_layout(smoke_run):
@@ -386,7 +402,9 @@ def _write_faces(folder, n=3, landmarks=False):
             "fold_trials",
         ),
         (
-            lambda tmp: _smoke(faces=dataclasses.replace(_smoke().faces, source=str(tmp / "own"))),
+            lambda tmp: _smoke(
+                faces=dataclasses.replace(_smoke().faces, source=str(tmp / "own"), warp=True)
+            ),
             "landmarks",
         ),
     ],
