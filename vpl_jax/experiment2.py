@@ -33,10 +33,11 @@ Gabor condition with ``k = 0`` trains exactly as the Experiment 1 condition with
 
 Frozen layers are a sweep axis by *chunks per k*: every chunk holds conditions of one task and
 one ``k``, trained by programs compiled for ``TrainConfig.frozen_layers = k`` (static), so XLA
-drops the weight-gradient computations of the frozen layers (on CPU a ``k = 5`` step costs
-about half a ``k = 0`` step; measured in ``docs/experiment2.md``) and frozen weights are never
-touched. A traced per-condition multiplier would put all k in one program but would compute
-every gradient; 12 programs (2 tasks x 6 k) are compiled once each and reused by all chunks.
+drops the gradient computations of the frozen layers (on CPU at 67 px a Gabor ``k = 5`` step
+costs about a fifth of a ``k = 0`` step; measured in ``docs/experiment2.md``) and frozen weights
+are never touched. A traced per-condition multiplier would put all k in one program but would
+compute every gradient; only the step and the optimiser-state initialisation depend on k, so 12
+step programs (2 tasks x 6 k) are compiled once each and reused by all chunks.
 
 Face trials: training batches of ``TrainConfig.batch_pairs`` trials (20) are ``batch_pairs / 2``
 pairs drawn with replacement from the fold's training pairs, each giving its masculine and its
@@ -46,8 +47,9 @@ default); ``x = contrast (I - 125) + N(0, noise_sd^2)`` as for Gabors
 (`vpl_jax.stimuli.network_input`). Tests use the fold's 625 unseen test pairs, one trial per
 pair with alternating labels (`vpl_jax.faces.evaluation_trials`; ``faces.test_trials="both"``
 uses both trials of each pair), in folds of ``faces.fold_trials`` (25) for the symmetrised
-accuracy, fresh noise at every evaluation point. Gabor tests: ``TrainConfig.test_pairs`` pairs
-of the trained condition.
+accuracy, fresh noise at every evaluation point. Their noiseless frames are computed once per
+condition (`face_test_frames`: 625 x 2 images, 258 MB per condition at 227 px, 22 MB at 67
+px). Gabor tests: ``TrainConfig.test_pairs`` pairs of the trained condition.
 
 Storage (`vpl_jax.runs`): ``config.json`` (the run, the weights, the faces), one checkpoint per
 chunk with provenance (config, weights and faces sha256, chunk index and conditions), and
@@ -108,6 +110,7 @@ __all__ = [
     "face_batch",
     "face_data",
     "face_test_frames",
+    "finished_dataset",
     "load_chunk",
     "load_face_set",
     "merge",
@@ -1293,7 +1296,12 @@ def chunk_status(config: Experiment2Config, out_dir) -> list[bool]:
 
 
 def results_dataset(
-    config: Experiment2Config, results: dict, weights_info: dict, faces_info: dict | None = None
+    config: Experiment2Config,
+    results: dict,
+    weights_info: dict,
+    faces_info: dict | None = None,
+    *,
+    indices: Sequence[int] | None = None,
 ):
     """The run's labelled Dataset, in the layout of `vpl_jax.analysis.experiment2`.
 
@@ -1309,13 +1317,24 @@ def results_dataset(
 
     Args:
         config: the run.
-        results: ``{field: (N, ...)}`` for all N conditions in order (`merge` builds it).
+        results: ``{field: (N, ...)}`` for all N conditions in order (`merge` builds it), or
+            for the conditions ``indices``.
         weights_info, faces_info: the records of `prepare`.
+        indices: the conditions present (default all); the ``condition`` coordinate holds
+            their indices in `condition_table`.
     """
     import xarray as xr
 
     table = condition_table(config)
     its = np.asarray(config.train.eval_iterations, np.int32)
+    index = np.arange(len(table)) if indices is None else np.asarray(indices, np.int64)
+    if (
+        index.ndim != 1
+        or len(np.unique(index)) != len(index)
+        or not np.all((index >= 0) & (index < len(table)))
+    ):
+        raise InputError(f"indices must be distinct conditions in [0, {len(table)})")
+    table = table.iloc[index].reset_index(drop=True)
     n = len(table)
     for name in _RESULT_FIELDS:
         if name not in results or np.shape(results[name])[:2] != (n, len(its)):
@@ -1335,7 +1354,7 @@ def results_dataset(
         )
         finite[rows], degenerate[rows] = flags["finite"], flags["degenerate"]
     coords = {
-        "condition": np.arange(n, dtype=np.int32),
+        "condition": index.astype(np.int32),
         "iteration": its,
         "test": ["trained"],
         "layer": list(config.train.layer_names),
@@ -1388,6 +1407,30 @@ def merge(config: Experiment2Config, context: RunContext, chunks: list[dict] | N
     results = {f: np.concatenate([t[f] for t in chunks]) for f in _RESULT_FIELDS}
     ds = results_dataset(config, results, context.weights_info, context.faces_info)
     runs.save_results(context.out, ds)
+    return ds
+
+
+def finished_dataset(config: Experiment2Config, context: RunContext):
+    """The Dataset of the chunks finished so far (a run in progress or stopped); nothing is written.
+
+    Its ``condition`` coordinate keeps the conditions' indices in `condition_table`, and the
+    attribute ``finished_chunks`` says how many of how many chunks it holds.
+
+    Returns:
+        The Dataset, or None when no chunk is finished.
+
+    Raises:
+        CheckpointError: a finished chunk is damaged or from another run.
+    """
+    plan = chunk_plan(config)
+    done = [c for c in plan if runs.is_finished(runs.chunk_path(context.out, c.index))]
+    if not done:
+        return None
+    trees = [load_chunk(config, context, c.index) for c in done]
+    results = {f: np.concatenate([t[f] for t in trees]) for f in _RESULT_FIELDS}
+    indices = np.concatenate([c.conditions for c in done])
+    ds = results_dataset(config, results, context.weights_info, context.faces_info, indices=indices)
+    ds.attrs["finished_chunks"] = f"{len(done)} of {len(plan)}"
     return ds
 
 

@@ -274,6 +274,12 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(smoke_run, tmp_path, mo
     )
     assert experiment2.chunk_status(config, out) == [True, False]
     assert not runs.results_path(out).exists()
+    partial = experiment2.finished_dataset(
+        config, experiment2.prepare(config, out_dir=out, weights=WEIGHTS)
+    )
+    assert partial.attrs["finished_chunks"] == "1 of 2"
+    assert partial.condition.values.tolist() == [0] and str(partial.task.values[0]) == "gabor"
+    analysis.validate_dataset(partial, need_layer_change=True)
     # killed while chunk 1 was being written: orbax files but no manifest
     broken = runs.chunk_path(out, 1)
     broken.mkdir(parents=True)
@@ -290,6 +296,7 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(smoke_run, tmp_path, mo
     expected = uninterrupted.isel(condition=np.flatnonzero(uninterrupted.task.values == "gabor"))
     for name in ("accuracy", "accuracy_sym", "layer_change", "train_loss", "finite"):
         np.testing.assert_array_equal(resumed[name].values, expected[name].values)
+    np.testing.assert_array_equal(partial.layer_change.values, expected.layer_change.values[:1])
     assert runs.load_results(out).identical(resumed)
 
 
