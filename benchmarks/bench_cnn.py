@@ -27,14 +27,18 @@ import numpy as np
 from vpl_jax.cnn import train
 
 
-def _time(fn, repeats: int) -> float:
-    fn()  # compile / warm up
-    out = []
+def _interleaved(fns: dict, repeats: int) -> dict:
+    """Median seconds per call of each function, the variants taking turns in every round (so a
+    shared machine's load changes hit them alike)."""
+    for fn in fns.values():
+        fn()  # compile / warm up
+    out: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return statistics.median(out)
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            out[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(v) for name, v in out.items()}
 
 
 def _jax_runner(k: int, batching: str, images, mean):
@@ -122,19 +126,21 @@ def main() -> None:
         f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; "
         f"jax {jax.__version__} ({jax.default_backend()})"
     )
-    t = {}
-    t["vmap, unrolled"] = _time(_jax_runner(k, "unrolled", images, mean), args.repeats) / k
-    t["vmap, vectorized"] = _time(_jax_runner(k, "vectorized", images, mean), args.repeats) / k
-    single = _jax_runner(1, "unrolled", images, mean)
-    singles = [single] + [_jax_runner(1, "unrolled", images, mean) for _ in range(k - 1)]
-    t["sequential jit"] = _time(lambda: [s() for s in singles], args.repeats) / k
+    runners = {
+        "vmap, unrolled": (_jax_runner(k, "unrolled", images, mean), k),
+        "vmap, vectorized": (_jax_runner(k, "vectorized", images, mean), k),
+    }
+    singles = [_jax_runner(1, "unrolled", images, mean) for _ in range(k)]
+    runners["sequential jit"] = (lambda: [s() for s in singles], k)
     try:
         import torch
 
-        t["torch eager"] = _time(_torch_runner(k, images_np, mean_np), args.repeats) / k
+        runners["torch eager"] = (_torch_runner(k, images_np, mean_np), k)
         torch_note = f"torch {torch.__version__}, {torch.get_num_threads()} threads"
     except ImportError:
         torch_note = "torch not installed: no PyTorch baseline"
+    t = _interleaved({name: fn for name, (fn, _) in runners.items()}, args.repeats)
+    t = {name: v / runners[name][1] for name, v in t.items()}
     print(f"load average after: {os.getloadavg()[0]:.2f}; {torch_note}")
     print(f"\none training step (batch 32), seconds per network, K = {k}:")
     for name, v in t.items():

@@ -49,7 +49,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array
+from jaxtyping import Array, ArrayLike
 
 from theory import natural_images
 from theory.checks import InputError
@@ -703,7 +703,7 @@ def shape_bank(
     return ObjectBank(images, labels, names, tuple(f"{n + 3}-gon" for n in range(num_classes)))
 
 
-def _hsv(h: float) -> np.ndarray:
+def _hsv(h: float | np.floating) -> np.ndarray:
     k = np.mod(np.array([5.0, 3.0, 1.0]) + h * 6.0, 6.0)
     return 1.0 - 0.8 * np.clip(np.minimum(k, 4.0 - k), 0.0, 1.0)
 
@@ -773,9 +773,9 @@ class RenderConfig:
 
 def render(
     key: Array,
-    objects: Array,
-    backgrounds: Array,
-    object_ids: Array,
+    objects: ArrayLike,
+    backgrounds: ArrayLike,
+    object_ids: ArrayLike,
     *,
     config: RenderConfig = RenderConfig(),
 ) -> Array:

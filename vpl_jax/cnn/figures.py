@@ -29,8 +29,8 @@ LAYERS = model.TUNING_LAYERS
 RED, BLUE, GREY = "#d62728", "#1f77b4", "0.45"
 
 
-def _letter(ax, s: str) -> None:
-    ax.text(-0.18, 1.08, s, transform=ax.transAxes, fontsize=12, fontweight="bold", va="bottom")
+def _letter(ax, s: str, dx: float = -0.18) -> None:
+    ax.text(dx, 1.08, s, transform=ax.transAxes, fontsize=12, fontweight="bold", va="bottom")
 
 
 def _no_data(ax, text: str) -> None:
@@ -77,20 +77,23 @@ def figure_2(result: RunAnalysis) -> Figure:
 
 def figure_3(result: RunAnalysis) -> Figure:
     """Training dynamics: loss and mean gOSI per epoch, val loss vs gOSI, Spearman rho."""
+    i = result.dynamics_network
+    if i is None:
+        fig = Figure(figsize=(6, 2.5), layout="constrained")
+        ax = fig.subplots()
+        _no_data(ax, "no training-dynamics network in this run (panels a-c need one)")
+        _letter(ax, "a", dx=-0.05)
+        fig.suptitle("Fig. 3: training dynamics", fontsize=10)
+        return fig
     fig = Figure(figsize=(14, 7.5), layout="constrained")
     gs = fig.add_gridspec(3, len(LAYERS))
     ax_loss = fig.add_subplot(gs[0, : len(LAYERS) // 2 + 1])
     ax_gosi = fig.add_subplot(gs[0, len(LAYERS) // 2 + 1 :])
     scatter = [fig.add_subplot(gs[1, j]) for j in range(len(LAYERS))]
     ax_rho = fig.add_subplot(gs[2, :])
-    i = result.dynamics_network
-    _letter(ax_loss, "a")
+    _letter(ax_loss, "a", dx=-0.06)
     _letter(scatter[0], "b")
-    _letter(ax_rho, "c")
-    if i is None:
-        for ax in (ax_loss, ax_gosi, *scatter, ax_rho):
-            _no_data(ax, "no training-dynamics network in this run")
-        return fig
+    _letter(ax_rho, "c", dx=-0.03)
     h = result.history
     ep = h.epoch.values
     ax_loss.plot(ep, h.train_loss.values[i], color="k", label="training loss")
@@ -137,20 +140,33 @@ def _rho_bars(ax, table, ylabel: str) -> None:
     x = np.arange(len(LAYERS))
     ax.bar(x, np.nan_to_num(rho), color="0.6", label="rho")
     sig = np.isfinite(p) & (p < 0.05)
-    ax.scatter(
-        x[sig],
-        np.nan_to_num(rho)[sig] + np.sign(np.nan_to_num(rho)[sig]) * 0.08,
-        marker="*",
-        color="k",
-        s=40,
-        label="p < 0.05",
-    )
+    if sig.any():
+        ax.scatter(
+            x[sig],
+            np.nan_to_num(rho)[sig] + np.sign(np.nan_to_num(rho)[sig]) * 0.08,
+            marker="*",
+            color="k",
+            s=40,
+            label="p < 0.05",
+        )
+    else:
+        ax.text(
+            0.5,
+            0.95,
+            "no layer at p < 0.05",
+            transform=ax.transAxes,
+            ha="center",
+            va="top",
+            fontsize=8,
+            color="0.3",
+        )
     for xi in x[~np.isfinite(rho)]:
         ax.text(xi, 0.05, "n/a", ha="center", fontsize=7)
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(x, [NAMES[k] for k in LAYERS])
     ax.set_ylim(-1.15, 1.15)
-    ax.set_ylabel(ylabel, fontsize=8)
+    ax.set_ylabel("Spearman rho")
+    ax.set_title(ylabel, fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
 
 
@@ -162,12 +178,13 @@ def figure_4(result: RunAnalysis) -> Figure:
     ax_rho = fig.add_subplot(gs[1, :])
     corr = [fig.add_subplot(gs[2, j]) for j in range(len(LAYERS))]
     _letter(scatter[0], "a")
-    _letter(ax_rho, "b")
+    _letter(ax_rho, "b", dx=-0.03)
     _letter(corr[0], "c")
     h = result.history
     if result.population_points is None:
-        for ax in scatter:
-            _no_data(ax, "fewer than 3 population networks")
+        _no_data(scatter[0], "fewer than 3 population networks")
+        for ax in scatter[1:]:
+            ax.set_axis_off()
     else:
         loss, g = result.population_points
         pop = np.flatnonzero(h.group.values == "population")
@@ -183,8 +200,9 @@ def figure_4(result: RunAnalysis) -> Figure:
     _rho_bars(ax_rho, result.population, "Spearman rho (test loss vs mean gOSI)")
     t = result.corruption
     if t is None:
-        for ax in corr:
-            _no_data(ax, "no label-corruption networks")
+        _no_data(corr[0], "no label-corruption networks")
+        for ax in corr[1:]:
+            ax.set_axis_off()
     else:
         rate = t["corruption"].to_numpy()
         for ax, layer in zip(corr, LAYERS, strict=True):
@@ -221,14 +239,26 @@ def figure_5(result: RunAnalysis) -> Figure:
     p = np.array([result.ablation[k].p for k in LAYERS])
     star = (top > 2 * np.maximum(bot, 0)) & (top > 0) & (p < 0.05)
     hi = np.nanmax(np.concatenate([top + np.nan_to_num(ts), bot + np.nan_to_num(bs)]))
-    ax.scatter(
-        x[star],
-        np.full(star.sum(), hi * 1.08 if hi > 0 else 0.05),
-        marker="*",
-        color="k",
-        s=60,
-        label="top > 2 x bottom (Wilcoxon p < 0.05)",
-    )
+    if star.any():
+        ax.scatter(
+            x[star],
+            np.full(star.sum(), hi * 1.08 if hi > 0 else 0.05),
+            marker="*",
+            color="k",
+            s=60,
+            label="top > 2 x bottom (Wilcoxon p < 0.05)",
+        )
+    else:
+        ax.text(
+            0.5,
+            0.96,
+            "no layer with top > 2 x bottom at Wilcoxon p < 0.05",
+            transform=ax.transAxes,
+            ha="center",
+            va="top",
+            fontsize=8,
+            color="0.3",
+        )
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(x, [NAMES[k] for k in LAYERS])
     ax.set_ylabel("impact on test loss (mean +- s.e.m.)")

@@ -60,7 +60,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jaxtyping import Array
+from jaxtyping import Array, ArrayLike
 
 from theory.checks import InputError
 from vpl_jax import runs
@@ -241,7 +241,7 @@ def preprocess(images: Array, mean: Array) -> Array:
     return x - m.reshape((1,) * (x.ndim - m.ndim) + m.shape)
 
 
-def augment(key: Array, images: Array, shift: Array, flip: Array) -> Array:
+def augment(key: Array, images: Array, shift: ArrayLike, flip: ArrayLike) -> Array:
     """Random whole-pixel shifts with nearest-edge fill and random horizontal flips.
 
     Each image is shifted by ``round(u * shift * H)`` rows and ``round(v * shift * W)`` columns
@@ -275,7 +275,7 @@ def augment(key: Array, images: Array, shift: Array, flip: Array) -> Array:
     return images[jnp.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
 
 
-def corrupt_labels(key: Array, labels: Array, rate: Array, num_classes: int = 10) -> Array:
+def corrupt_labels(key: Array, labels: Array, rate: ArrayLike, num_classes: int = 10) -> Array:
     """Replace each label with probability ``rate`` by a uniformly drawn class (Zhang et al.).
 
     Examples:

@@ -152,6 +152,10 @@ def test_ablation_asterisk_marks_twofold_significant_layers():
     assert len(stars) == 1
     top = np.array([np.mean(res.ablation[k].top) for k in LAYERS])
     bot = np.array([np.mean(res.ablation[k].bottom) for k in LAYERS])
-    assert stars[0].get_offsets().shape[0] == int(
-        np.sum((top > 2 * np.maximum(bot, 0)) & (top > 0))
-    )
+    expected = int(np.sum((top > 2 * np.maximum(bot, 0)) & (top > 0)))
+    assert stars[0].get_offsets().shape[0] == expected
+    # a planted null: equal impacts mark no layer, and the figure says so
+    null = res._replace(ablation={k: a._replace(top=a.bottom) for k, a in res.ablation.items()})
+    fig = figures.figure_5(null)
+    assert not [c for c in fig.axes[0].collections if c.get_label().startswith("top > 2")]
+    assert any("no layer with top > 2 x bottom" in t for t in _texts(fig))
