@@ -142,9 +142,10 @@ def label_noise_figure(
     ax = axes.flat[5]
     _letter(ax, "g")
     ax.axis("off")
+    fmt = lambda x: f"{x:.2f}" if np.isfinite(x) else "n/a"
     lines = [
         f"{k}: ratio {v['ratio_mean']:.2f} [{v['ratio_low']:.2f}, {v['ratio_high']:.2f}]; "
-        f"r(p) {v['r_density']:.2f}, r(I) {v['r_information']:.2f}"
+        f"r(p) {fmt(v['r_density'])}, r(I) {fmt(v['r_information'])}"
         for k, v in summary.items()
     ]
     ax.text(
@@ -280,7 +281,7 @@ def statistics_figure(result: orientation.StatisticsResult, *, title: str = "") 
         )
         co = result.co_trained[label]
         ax.set_title(
-            f"small CNN trained on {label} crops ({r} seeds); CO "
+            f"small CNN trained on {label} crops ({r} seeds)\ntrained CO: "
             + ", ".join(f"{k} {v['co']:.2f}" for k, v in co.items()),
             fontsize=9,
         )
@@ -359,7 +360,7 @@ def hue_figure(result: hue_mod.HueResult | None, *, title: str = "") -> Figure:
     _curves_panel(ax_c, result.hues, {k: v[:r] for k, v in result.d_trained.items()})
     first = next(iter(result.correlation))
     ax_c.set_title(
-        "trained on unrotated hues; r with histogram: "
+        "trained on unrotated hues\nr with histogram: "
         + ", ".join(f"{k} {v:.2f}" for k, v in result.correlation[first].items()),
         fontsize=8,
     )
@@ -388,7 +389,7 @@ def hue_figure(result: hue_mod.HueResult | None, *, title: str = "") -> Figure:
                 label=f"histogram, hue +{shift:g} deg",
             )
         ax_d.set_title(
-            f"peak shift (circular cross-correlation): {last} {result.shift[last]:+.0f} deg, "
+            f"peak shift (circular cross-correlation):\n{last} {result.shift[last]:+.0f} deg, "
             f"histograms {result.histogram_shift:+.0f} deg",
             fontsize=8,
         )
