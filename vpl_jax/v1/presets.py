@@ -147,12 +147,12 @@ SMOKE = BenchPreset(
 CPU = BenchPreset(
     name="cpu",
     sim=SimConfig(num_sources=300, num_neurons=32),
-    vgg_layers=("conv1_2", "conv2_2", "conv3_1", "conv4_1", "conv5_1"),
+    vgg_layers=("conv1_1", "conv2_2", "conv3_1", "conv4_1", "conv5_1"),
     vgg_sweep_grid=_PAPER_VGG,
     vgg_layer="conv3_1",
     vgg_grid=(("sparse", (0.003, 0.03)), ("laplace", (0.1,)), ("group", (0.001,))),
     vgg_train=fit.TrainConfig(
-        learning_rate=1e-3, batch_size=128, eval_every=50, patience=5, max_steps=600
+        learning_rate=1e-3, batch_size=128, eval_every=50, patience=5, max_steps=1500
     ),  # fmt: skip
     ablation=True,
     factorised_grid=(("sparse", (0.003, 0.03)), ("laplace", (0.0,)), ("group", (0.0,))),
