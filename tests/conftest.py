@@ -23,6 +23,18 @@ def _strict_rank_promotion():
         yield
 
 
+@pytest.fixture(autouse=True)
+def _no_global_x64_switch():
+    """A test that switches float64 on globally (not by the ``jax.enable_x64`` context) would
+    change the dtypes of every later test in its worker: restore it and fail that test."""
+    before = bool(jax.config.jax_enable_x64)
+    yield
+    after = bool(jax.config.jax_enable_x64)
+    if after != before:
+        jax.config.update("jax_enable_x64", before)
+        pytest.fail(f"the test left jax_enable_x64 = {after} (was {before})")
+
+
 @pytest.fixture
 def key():
     """A fixed typed PRNG key; tests split it into named subkeys."""

@@ -129,8 +129,13 @@ def test_no_import_cycles():
 
 
 def test_theory_never_imports_vpl_jax():
-    bad = [(m, d) for m, deps in _graph().items() if m.startswith("theory") for d in deps
-           if d.startswith("vpl_jax")]
+    bad = [
+        (m, d)
+        for m, deps in _graph().items()
+        if m.startswith("theory")
+        for d in deps
+        if d.startswith("vpl_jax")
+    ]
     assert bad == []
 
 
@@ -239,9 +244,7 @@ def test_project_imports_are_at_module_top():
     assert bad == []
 
 
-PUBLIC = sorted(
-    m for m in MODULES if not any(part.startswith("_") for part in m.split("."))
-)
+PUBLIC = sorted(m for m in MODULES if not any(part.startswith("_") for part in m.split(".")))
 
 
 @pytest.mark.parametrize("module", PUBLIC)

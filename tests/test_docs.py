@@ -13,6 +13,7 @@ import os
 import re
 from pathlib import Path
 
+import jax
 import matplotlib.pyplot as plt
 import pytest
 
@@ -31,6 +32,7 @@ def run_page(path: Path, workdir: Path) -> int:
     blocks = python_blocks(path.read_text())
     namespace = {"__name__": f"docs:{path.name}"}
     old = Path.cwd()
+    x64 = bool(jax.config.jax_enable_x64)  # a page may switch it on, as scripts do
     os.chdir(workdir)
     try:
         for i, code in enumerate(blocks):
@@ -38,6 +40,7 @@ def run_page(path: Path, workdir: Path) -> int:
     finally:
         os.chdir(old)
         plt.close("all")
+        jax.config.update("jax_enable_x64", x64)
     return len(blocks)
 
 
@@ -50,6 +53,10 @@ def test_a_broken_snippet_fails(tmp_path):
     assert len(python_blocks(page.read_text())) == 2
     with pytest.raises(AssertionError, match="the documented result is wrong"):
         run_page(page, tmp_path)
+    page.write_text('```python\nimport jax\njax.config.update("jax_enable_x64", True)\n```\n')
+    before = bool(jax.config.jax_enable_x64)
+    run_page(page, tmp_path)
+    assert bool(jax.config.jax_enable_x64) == before  # a page's global switch does not leak
     page.write_text("```python\nfrom vpl_jax import no_such_module\n```\n")
     with pytest.raises(ImportError):
         run_page(page, tmp_path)

@@ -83,7 +83,7 @@ def _check_chain(weights: tuple, sigma_xx, sigma_yx) -> None:
         )
 
 
-def product(weights: tuple[Float[Array, "n_l n_lm1"], ...]) -> Float[Array, "n_out n_in"]:
+def product(weights: tuple[Float[Array, "_ _"], ...]) -> Float[Array, "n_out n_in"]:
     """The end-to-end matrix ``W_tot = W_L ... W_1`` of an input-first weight tuple.
 
     Args:
@@ -104,7 +104,7 @@ def product(weights: tuple[Float[Array, "n_l n_lm1"], ...]) -> Float[Array, "n_o
 
 
 def loss(
-    weights: tuple[Float[Array, "n_l n_lm1"], ...],
+    weights: tuple[Float[Array, "_ _"], ...],
     sigma_xx: Float[ArrayLike, "n_in n_in"],
     sigma_yx: Float[ArrayLike, "n_out n_in"],
 ) -> Float[Array, ""]:
@@ -126,10 +126,10 @@ def loss(
 
 
 def gradients(
-    weights: tuple[Float[Array, "n_l n_lm1"], ...],
+    weights: tuple[Float[Array, "_ _"], ...],
     sigma_xx: Float[ArrayLike, "n_in n_in"],
     sigma_yx: Float[ArrayLike, "n_out n_in"],
-) -> tuple[Float[Array, "n_l n_lm1"], ...]:
+) -> tuple[Float[Array, "_ _"], ...]:
     r"""Exact gradient of :func:`loss` with respect to every layer.
 
     .. math:: \partial L / \partial W_l = (W_L\cdots W_{l+1})^\top
@@ -166,7 +166,7 @@ def gradients(
 
 
 def gradient_descent(
-    weights0: tuple[Float[Array, "n_l n_lm1"], ...],
+    weights0: tuple[Float[Array, "_ _"], ...],
     sigma_xx: Float[ArrayLike, "n_in n_in"],
     sigma_yx: Float[ArrayLike, "n_out n_in"],
     *,
@@ -174,7 +174,7 @@ def gradient_descent(
     num_steps: int,
     record_every: int = 1,
     observe: Callable[[tuple[Array, ...]], Any] | None = None,
-) -> tuple[tuple[Float[Array, "n_l n_lm1"], ...], Any]:
+) -> tuple[tuple[Float[Array, "_ _"], ...], Any]:
     """Full-batch gradient descent on a deep linear network, recorded every ``record_every`` steps.
 
     Each step updates all layers at once, ``W_l <- W_l - lr dL/dW_l`` with the gradient of
@@ -226,7 +226,7 @@ def gradient_descent(
     )
 
 
-def check_schedule(num_steps: int, record_every: int) -> tuple[int, int]:
+def check_schedule(num_steps: int | float, record_every: int | float) -> tuple[int, int]:
     """Validate a gradient-descent schedule and return it as Python ``int``s.
 
     Args:

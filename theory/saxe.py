@@ -280,8 +280,8 @@ def integrate(
     tau: Float[ArrayLike, ""] = 1.0,
     *,
     alpha0: Float[ArrayLike, ""] = 0.0,
-    rtol: float = 1e-10,
-    atol: float = 1e-12,
+    rtol: Float[ArrayLike, ""] = 1e-10,
+    atol: Float[ArrayLike, ""] = 1e-12,
     max_steps: int = 16_384,
 ) -> ODESolution:
     """Integrate the alpha/beta ODE numerically from ``t = 0`` (diffrax Tsit5, adaptive).
@@ -338,8 +338,8 @@ def integrate_many(
     tau: Float[ArrayLike, " C"] = 1.0,
     *,
     alpha0: Float[ArrayLike, " C"] = 0.0,
-    rtol: float = 1e-10,
-    atol: float = 1e-12,
+    rtol: Float[ArrayLike, ""] = 1e-10,
+    atol: Float[ArrayLike, ""] = 1e-12,
     max_steps: int = 16_384,
 ) -> ODESolution:
     """Integrate ``C`` tasks at once as one ODE system with shared adaptive steps.
@@ -708,8 +708,8 @@ def time_at_output(
     beta0: Float[ArrayLike, ""] = 0.0,
     tau: Float[ArrayLike, ""] = 1.0,
     *,
-    rtol: float = 1e-10,
-    atol: float = 1e-12,
+    rtol: Float[ArrayLike, ""] = 1e-10,
+    atol: Float[ArrayLike, ""] = 1e-12,
     max_steps: int = 4096,
 ) -> tuple[Float[Array, ""], Bool[Array, ""]]:
     """Time at which the network output ``y+ = v beta (1 + 2 alpha)`` first reaches ``y``.
@@ -850,8 +850,8 @@ def integrate_chain(
     kappa: Float[ArrayLike, ""] = KAPPA_SAXE,
     tau: Float[ArrayLike, ""] = 1.0,
     *,
-    rtol: float = 1e-10,
-    atol: float = 1e-12,
+    rtol: Float[ArrayLike, ""] = 1e-10,
+    atol: Float[ArrayLike, ""] = 1e-12,
     max_steps: int = 16_384,
 ) -> ChainSolution:
     """Integrate the depth-L scalar chain (all ``b_k`` together) with diffrax.
@@ -891,8 +891,8 @@ def integrate_q(
     kappa: Float[ArrayLike, ""] = KAPPA_SAXE,
     tau: Float[ArrayLike, ""] = 1.0,
     *,
-    rtol: float = 1e-10,
-    atol: float = 1e-12,
+    rtol: Float[ArrayLike, ""] = 1e-10,
+    atol: Float[ArrayLike, ""] = 1e-12,
     max_steps: int = 16_384,
 ) -> tuple[Float[Array, " T"], Bool[Array, ""]]:
     r"""The common increment ``Q(t) = b_k(t)^2 - b_k(0)^2`` of every layer of the chain.
@@ -1005,8 +1005,8 @@ def savings(
     tau: Float[ArrayLike, ""] = 1.0,
     *,
     level: float = 0.5,
-    rtol: float = 1e-10,
-    atol: float = 1e-12,
+    rtol: Float[ArrayLike, ""] = 1e-10,
+    atol: Float[ArrayLike, ""] = 1e-12,
 ) -> dict[str, Array]:
     """Savings corollary: training at b after training at a learns faster than from scratch.
 

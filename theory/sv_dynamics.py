@@ -693,7 +693,7 @@ def aligned_balanced_weights(
     in_basis: Float[ArrayLike, "n_in r"],
     out_basis: Float[ArrayLike, "n_out r"] | None = None,
     hidden_bases: tuple[Float[ArrayLike, "h r"], ...] | None = None,
-) -> tuple[Float[Array, "n_l n_lm1"], ...]:
+) -> tuple[Float[Array, "_ _"], ...]:
     """Balanced, aligned factors of ``W = out_basis diag(sigma0) in_basis^T`` (input first).
 
     With ``s = sigma0^(1/N)`` the layers are ``W_1 = R_1 diag(s) V^T``,

@@ -289,7 +289,9 @@ def ks_distance_bound(x, y, *, alpha: float = ALPHA) -> tuple[float, float]:
     return d, d + eps(a.size) + eps(b.size)
 
 
-def anova_equivalence_p(f_value: float, df1: float, df2: float, eta2_margin: float) -> float:
+def anova_equivalence_p(
+    f_value: float, df1: int | float, df2: int | float, eta2_margin: float
+) -> float:
     r"""p value of the equivalence F test :math:`H_0: \eta^2 \ge \eta^2_m` (small F supports
     :math:`\eta^2 < \eta^2_m`).
 

@@ -122,7 +122,7 @@ def _check_min_units(min_units: int) -> int:
     return int(min_units)
 
 
-def _check_edges(edges: Sequence[float], name: str = "edges") -> np.ndarray:
+def _check_edges(edges: Sequence[float | int], name: str = "edges") -> np.ndarray:
     e = np.asarray(edges, dtype=np.float64)
     if e.ndim != 1 or e.size < 3 or not np.all(np.diff(e) > 0):
         raise InputError(f"{name} must be >= 3 strictly increasing bin edges (deg), got {edges}")
@@ -311,7 +311,7 @@ def _untestable(name, test, layer, precision_deg, reason, groups=None, summary=N
     )
 
 
-def bin_index(x, edges: Sequence[float]) -> np.ndarray:
+def bin_index(x, edges: Sequence[float | int]) -> np.ndarray:
     """Bin of each value for left-closed bins ``[e_k, e_{k+1})``; the last edge is included.
 
     Args:
@@ -337,7 +337,7 @@ def _sem(v: np.ndarray) -> float:
     return float(np.std(v, ddof=1) / np.sqrt(v.size)) if v.size > 1 else math.nan
 
 
-def bin_summary(values, x, edges: Sequence[float], group: str = "") -> pd.DataFrame:
+def bin_summary(values, x, edges: Sequence[float | int], group: str = "") -> pd.DataFrame:
     """Mean, SEM (ddof 1) and count of ``values`` in bins of ``x``.
 
     Args:
@@ -385,7 +385,7 @@ def slope_by_po(
     layer: str,
     precision_deg: float,
     *,
-    edges: Sequence[float] = SCHOUPS_EDGES,
+    edges: Sequence[float | int] = SCHOUPS_EDGES,
     common: bool = False,
     bonferroni_m: int | None = None,
     alternative: str = "two-sided",
@@ -644,7 +644,7 @@ def ghose_by_po(
     layer: str = "norm2",
     precision_deg: float = LOW_PRECISION_DEG,
     *,
-    edges: Sequence[float] = GHOSE_EDGES,
+    edges: Sequence[float | int] = GHOSE_EDGES,
     alpha: float = ALPHA,
     min_units: int = 5,
 ) -> Comparison:

@@ -90,7 +90,9 @@ def _title_with(model_rows, head: str) -> str:
     rows = model_rows.set_index("term")
     if not rows.testable.all():
         return f"{head}\n(regression not testable: {rows.reason.iloc[0]})"
-    parts = [f"{t}: b={rows.loc[t, 'beta']:+.3g}, p={format_p(rows.loc[t, 'p'])}" for t in rows.index]
+    parts = [
+        f"{t}: b={rows.loc[t, 'beta']:+.3g}, p={format_p(rows.loc[t, 'p'])}" for t in rows.index
+    ]
     return head + "\n" + "; ".join(parts)
 
 
