@@ -17,10 +17,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import jax
+import numpy as np
 
 from theory import report_saxe, report_svd
 from theory.checks import InputError
-from vpl_jax import experiment, farm_commands, pretrain, report, runs, weights
+from vpl_jax import experiment, experiment2, farm_commands, pretrain, report, runs, weights
 from vpl_jax.analysis import selectivity
 from vpl_jax.cnn import commands as cnn_commands
 from vpl_jax.codes import commands as codes_commands
@@ -51,6 +52,55 @@ def _config(preset_name: str, overrides: Sequence[str]) -> experiment.RunConfig:
     return experiment.apply_overrides(experiment.preset(preset_name), list(overrides or ()))
 
 
+def _is_experiment2(preset_name: str) -> bool:
+    return preset_name in experiment2.PRESETS
+
+
+def _config2(preset_name: str, overrides: Sequence[str]) -> experiment2.Experiment2Config:
+    return experiment2.apply_overrides(experiment2.preset(preset_name), list(overrides or ()))
+
+
+def _print_health2(ds) -> None:
+    """Name the Experiment 2 conditions whose training went non-finite or degenerate (stderr)."""
+    finite = ds.finite.values.astype(bool).all(axis=1)
+    bad = np.flatnonzero(~finite | ds.degenerate.values.astype(bool))
+    for i in bad:
+        c = ds.isel(condition=int(i))
+        problem = "non-finite" if not finite[i] else "degenerate (no learning signal)"
+        print(
+            f"vpl-jax: warning: condition {int(c.condition)} ({c.task.item()}, "
+            f"k={int(c.frozen_layers)}, reference {float(c.reference):g}, dissimilarity "
+            f"{int(c.dissimilarity)}): {problem}",
+            file=sys.stderr,
+        )
+    if len(bad):
+        print(
+            f"vpl-jax: warning: {len(bad)} of {ds.sizes['condition']} conditions are flagged "
+            "in results.nc (finite, degenerate) and left out of the report's verdicts",
+            file=sys.stderr,
+        )
+
+
+def _run_experiment2(args: argparse.Namespace, *, analysis: bool) -> int:
+    """``vpl-jax run`` / ``sweep`` on an Experiment 2 preset: train (resuming), summarise, and
+    (``run``) Fig. 5 and the report of `vpl_jax.report.analyze`."""
+    config = _config2(args.preset, args.set)
+    existing = runs.analysis_dir(args.out) / "report.md"
+    finished = runs.results_path(args.out).exists() and existing.exists()
+    ds = experiment2.run(config, out_dir=args.out, weights=args.weights, progress=not args.quiet)
+    print(experiment2.summary_table(ds))
+    _print_health2(ds)
+    print(f"results, config, summary.txt and analysis/exp2_*.csv in {args.out}")
+    if not analysis:
+        return 0
+    if finished and not args.reanalyze:
+        print(f"analysis report: {existing} (already there; --reanalyze to compute it again)")
+        return 0
+    path = report.analyze(args.out, progress=not args.quiet)
+    print(f"analysis report: {path} (Fig. 5: {path.parent / 'figure_5.png'})")
+    return 0
+
+
 def _print_health(ds) -> None:
     """Name the conditions whose training went non-finite or degenerate (stderr)."""
     table = experiment.health_table(ds)
@@ -69,7 +119,11 @@ def _print_health(ds) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     """``vpl-jax run``: build the config (preset + ``--set`` overrides), train, summarise, draw
-    the learning curves, then write the analysis report unless ``--no-analysis``."""
+    the learning curves, then write the analysis report unless ``--no-analysis``.
+
+    An Experiment 2 preset (`vpl_jax.experiment2.PRESETS`) dispatches to `_run_experiment2`."""
+    if _is_experiment2(args.preset):
+        return _run_experiment2(args, analysis=not args.no_analysis)
     config = _config(args.preset, args.set)
     options = None if args.no_analysis else _analysis_options(args, args.preset)
     progress = not args.quiet
@@ -97,6 +151,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     """``vpl-jax sweep``: like ``run`` without the plot and the report (any grid, resumable)."""
+    if _is_experiment2(args.preset):
+        return _run_experiment2(args, analysis=False)
     config = _config(args.preset, args.set)
     ds = experiment.run(config, out_dir=args.out, weights=args.weights, progress=not args.quiet)
     print(experiment.summary_table(ds))
@@ -145,8 +201,11 @@ def _add_run_arguments(parser: argparse.ArgumentParser, default_preset: str, def
     parser.add_argument(
         "--preset",
         default=default_preset,
-        help="demo (5 min on 2 quiet CPU cores, analysis included), smoke (about a minute), "
-        "cpu-exp1 (reduced Experiment 1: 51 min), paper-tuning and paper-exp1 (accelerators)",
+        help="Experiment 1: demo (5 min on 2 quiet CPU cores, analysis included), smoke (about "
+        "a minute), cpu-exp1 (reduced Experiment 1: 51 min), paper-tuning and paper-exp1 "
+        "(accelerators). Experiment 2 (Gabor vs face task, frozen layers, Fig. 5; "
+        "docs/experiment2.md): smoke-exp2 (SMOKE_TIME), cpu-exp2 (reduced: CPU_TIME), "
+        "paper-exp2 (2 x 360 conditions, accelerators; not timed)",
     )
     parser.add_argument(
         "--weights",
@@ -159,7 +218,8 @@ def _add_run_arguments(parser: argparse.ArgumentParser, default_preset: str, def
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a config field, e.g. --set num_iterations=200 (repeatable)",
+        help="override a config field, e.g. --set num_iterations=200 (repeatable); "
+        "Experiment 2 keys: vpl_jax.experiment2.OVERRIDE_KEYS (e.g. frozen_layers=0,5)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
