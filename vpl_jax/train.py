@@ -46,6 +46,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -54,6 +55,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from tqdm.auto import tqdm
 
 from theory.checks import InputError
 from vpl_jax import alexnet, siamese, stimuli
@@ -76,6 +78,7 @@ __all__ = [
     "TrainState",
     "accuracies",
     "balanced_labels",
+    "check_params",
     "compiled_programs",
     "condition_mesh",
     "eval_iterations",
@@ -503,8 +506,41 @@ def _optimizer(condition: Condition, config: TrainConfig) -> optax.GradientTrans
     )
 
 
+def check_params(params, layer_names: tuple[str, ...], *, name: str = "params") -> None:
+    """Raise `InputError` unless ``params`` is a dict holding every layer of ``layer_names``.
+
+    The check reads only dict keys, so it also runs (at trace time) under ``jit``/``vmap``. The
+    usual mistake it catches: passing a backbone (conv1-5, as `vpl_jax.weights` loads it) where
+    model params are needed; ``vpl_jax.siamese.init_model(backbone, arch, image_size)`` adds the
+    readout.
+
+    Examples:
+        >>> check_params({"conv1": {}}, ("conv1", "readout"))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        theory.checks.InputError: params has no 'readout' layer (it holds ['conv1']): ...
+    """
+    if not isinstance(params, dict):
+        raise InputError(f"{name} must be a dict of layers, got {type(params).__name__}")
+    missing = [layer for layer in layer_names if layer not in params]
+    if not missing:
+        return
+    hint = (
+        "model params need the readout: siamese.init_model(backbone, config.arch, "
+        "config.image_size) adds a zero readout to a backbone"
+        if siamese.READOUT in missing
+        else f"expected the layers {list(layer_names)}"
+    )
+    raise InputError(f"{name} has no {missing[0]!r} layer (it holds {sorted(params)}): {hint}")
+
+
 def init_state(condition: Condition, params: dict, *, config: TrainConfig) -> TrainState:
-    """The state before training: ``params`` (with readout), fresh optimiser state, step 0."""
+    """The state before training: ``params`` (with readout), fresh optimiser state, step 0.
+
+    Raises:
+        InputError: ``params`` lacks the readout or a layer of ``config.arch`` (`check_params`).
+    """
+    check_params(params, config.layer_names)
     return TrainState(params, _optimizer(condition, config).init(params), jnp.zeros((), jnp.int32))
 
 
@@ -620,7 +656,11 @@ def train_step(state: TrainState, batch, *, condition: Condition, config: TrainC
     """One SGD-momentum step on a batch ``(reference, target, labels)``.
 
     Frozen layers are carried over unchanged (bit for bit). Returns ``(state, {"loss": scalar})``.
+
+    Raises:
+        InputError: the state's params lack the readout or a layer (`check_params`).
     """
+    check_params(state.params, config.layer_names, name="state.params")
     value_and_grad, _ = _network(config)
     loss, grads = value_and_grad(state.params, *batch)
     updates, opt_state = _optimizer(condition, config).update(grads, state.opt_state, state.params)
@@ -674,9 +714,14 @@ def layer_change(params: dict, initial: dict, *, layer_names: tuple[str, ...]) -
     Returns:
         ``(len(layer_names), 4)`` in `CHANGE_MEASURES` order.
 
+    Raises:
+        InputError: ``params`` or ``initial`` lacks a layer of ``layer_names`` (`check_params`).
+
     References:
         Wenliang & Seitz (2018), Eqs. 4, 4a-4c.
     """
+    check_params(params, layer_names)
+    check_params(initial, layer_names, name="initial")
     rows = []
     for name in layer_names:
         w0 = jnp.concatenate([jnp.ravel(x) for x in jax.tree.leaves(initial[name])])
@@ -708,7 +753,11 @@ def accuracies(key, condition, params, triplets, *, config: TrainConfig) -> dict
         ``{"accuracy": (T,), "accuracy_sym": (T,)}``: mean p(correct) over all pairs, and the
         mean over folds of ``max(m, 1 - m)`` with ``m`` the fold's mean p(correct) (the
         authors' code).
+
+    Raises:
+        InputError: ``params`` lacks the readout or a layer (`check_params`).
     """
+    check_params(params, config.layer_names)
     acc, acc_sym = _accuracies(key, params, triplets, condition, config)
     return {"accuracy": acc, "accuracy_sym": acc_sym}
 
@@ -796,9 +845,12 @@ def train_conditions(
     *,
     config: TrainConfig,
     mesh: Mesh | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: bool | Callable[[int], None] = True,
 ) -> TrainResult:
     """Train ``C`` conditions at once: vmapped programs, a host loop over the evaluation schedule.
+
+    This is the function to call for many conditions (a sweep of references, separations, ...):
+    it vmaps (and jits) internally, so it must itself be called outside ``jax.vmap``/``jit``.
 
     Args:
         keys: ``(C,)`` typed PRNG keys, one per condition.
@@ -807,15 +859,21 @@ def train_conditions(
             added).
         config: static structure.
         mesh: optional 1-d device mesh (`condition_mesh`); ``C`` must be a multiple of its size.
-        progress: called with the number of iterations just completed (for a progress bar).
+        progress: ``True`` (default) shows a tqdm bar on stderr (training iterations, with an
+            ETA); ``False`` shows nothing; a callable is called with the number of iterations
+            just completed (e.g. to drive the caller's own bar). With a bar the host waits for
+            the previous step before counting it (one step in flight; outside the compiled
+            programs); without one the loop never waits on the device.
 
     Returns:
         A `TrainResult` of numpy arrays.
 
     Raises:
-        ValueError: invalid conditions, mismatched ``C``, wrong backbone, or ``C`` not divisible
-            by the mesh size -- all before any compute.
+        InputError: invalid conditions, mismatched ``C``, a backbone without ``config.arch``'s
+            layers, ``C`` not divisible by the mesh size -- all before any compute -- or a call
+            under a JAX transformation (``vmap``, ``jit``, ``grad``).
     """
+    _refuse_tracers("train_conditions", keys, conditions, backbone)
     validate_condition(conditions)
     shapes = {np.shape(x) for x in jax.tree.leaves(conditions)}
     if len(shapes) != 1 or len(next(iter(shapes))) != 1:
@@ -829,6 +887,7 @@ def train_conditions(
         raise InputError(
             f"the number of conditions ({n_cond}) must be a multiple of the mesh size ({mesh.size})"
         )
+    check_params(backbone, config.arch.layer_names, name="backbone")
     initial = siamese.init_model(backbone, config.arch, config.image_size)
     programs = compiled_programs(config, mesh)
     if mesh is not None:
@@ -837,25 +896,28 @@ def train_conditions(
     train_keys, test_keys, templates, states = programs.setup(keys, conditions, initial)
 
     schedule = config.eval_iterations
-    records, losses = [], []
-    done = 0
-    for index, it in enumerate(schedule):
-        segment = []
-        while done < it:
-            states, metrics = programs.step(train_keys, conditions, states, templates)
-            segment.append(metrics["loss"])
-            done += 1
-            if progress is not None:
-                jax.block_until_ready(metrics["loss"])
-                progress(1)
-        losses.append(
-            np.mean(np.stack(segment), axis=0)
-            if segment
-            else np.full((n_cond,), np.nan, np.float32)
+    bar = None
+    if progress is True:
+        bar = tqdm(
+            total=config.num_iterations,
+            desc=f"training {n_cond} condition{'s' * (n_cond != 1)}",
+            unit="it",
+            file=sys.stderr,
+            dynamic_ncols=True,
         )
-        record = programs.accuracies(test_keys, conditions, states.params, templates["test"], index)
-        record["layer_change"] = programs.layer_change(states.params, initial)
-        records.append(jax.device_get(record))
+        progress = bar.update
+    elif progress is False or progress is None:
+        progress = None
+    elif not callable(progress):
+        raise InputError(f"progress must be True, False or a callable, got {progress!r}")
+    try:
+        states, records, losses = _train_loop(
+            programs, schedule, train_keys, test_keys, conditions, states, templates, initial,
+            n_cond=n_cond, progress=progress,
+        )  # fmt: skip
+    finally:
+        if bar is not None:
+            bar.close()
     sweep = []
     for s_index in range(len(config.test_separations)):
         triplets = templates["separation"][:, :, s_index]
@@ -885,13 +947,66 @@ def train_conditions(
     )
 
 
+def _train_loop(
+    programs, schedule, train_keys, test_keys, conditions, states, templates, initial, *,
+    n_cond, progress,
+):  # fmt: skip
+    """The host loop of `train_conditions`: steps, and the records at the evaluation points."""
+    records, losses = [], []
+    done = 0
+    pending = None  # the loss of the step in flight (counted once it is done)
+    for index, it in enumerate(schedule):
+        segment = []
+        while done < it:
+            states, metrics = programs.step(train_keys, conditions, states, templates)
+            segment.append(metrics["loss"])
+            done += 1
+            if progress is not None:
+                if pending is not None:
+                    jax.block_until_ready(pending)
+                    progress(1)
+                pending = metrics["loss"]
+        if pending is not None:
+            jax.block_until_ready(pending)
+            progress(1)
+            pending = None
+        losses.append(
+            np.mean(np.stack(segment), axis=0)
+            if segment
+            else np.full((n_cond,), np.nan, np.float32)
+        )
+        record = programs.accuracies(test_keys, conditions, states.params, templates["test"], index)
+        record["layer_change"] = programs.layer_change(states.params, initial)
+        records.append(jax.device_get(record))
+    return states, records, losses
+
+
+def _refuse_tracers(function: str, *trees) -> None:
+    """`InputError` when called under a JAX transformation (a traced argument)."""
+    if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(trees)):
+        raise InputError(
+            f"train.{function} was called under a JAX transformation (jax.vmap, jit or grad): it "
+            "runs a host loop over the training iterations and vmaps and jits internally. To "
+            "train many conditions at once, call train.train_conditions(keys, conditions, "
+            "backbone, config=...) outside any transformation, with a Condition whose leaves "
+            "have a leading axis C (Condition.create with sequences, or stack_conditions) and "
+            "keys of shape (C,) (jax.random.split(key, C))"
+        )
+
+
 def train(
-    key: jax.Array, condition: Condition, backbone: dict, *, config: TrainConfig, progress=None
+    key: jax.Array, condition: Condition, backbone: dict, *, config: TrainConfig, progress=True
 ) -> TrainResult:
     """Train one condition (scalar leaves); the result has no ``C`` axis.
 
-    Same programs as `train_conditions` with ``C = 1``; see there for the arguments.
+    Same programs as `train_conditions` with ``C = 1``; see there for the arguments (``progress``
+    included: a tqdm bar by default, ``False`` for none). Not for ``jax.vmap``: to train several
+    conditions use `train_conditions`, which batches them itself.
+
+    Raises:
+        InputError: as `train_conditions`, including a call under ``jax.vmap``/``jit``.
     """
+    _refuse_tracers("train", key, condition, backbone)
     batched = jax.tree.map(lambda x: jnp.asarray(x)[None], condition)
     out = train_conditions(
         jnp.asarray(key)[None], batched, backbone, config=config, progress=progress

@@ -5,6 +5,7 @@ sets. Where a test only needs part of the network to learn, lower layers are fro
 the XLA compile time of the backward pass (the dominant cost on CPU) short.
 """
 
+import functools
 import os
 import subprocess
 import sys
@@ -234,3 +235,64 @@ def test_sharded_equals_unsharded_on_two_host_devices():
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "SHARDED-OK" in proc.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# Errors where the mistake is made, and the progress bar
+
+
+def test_init_state_and_every_params_function_name_the_missing_readout(backbone):
+    config = _config()
+    cond = train.Condition.create(0.0, 10.0, 20.0, 0.5, 5.0)
+    with pytest.raises(ValueError, match=r"params has no 'readout' layer.*siamese\.init_model"):
+        train.init_state(cond, backbone, config=config)
+    # under vmap the check runs at trace time, before any KeyError deep in tracing
+    conds = _conditions()
+    with pytest.raises(ValueError, match="no 'readout' layer"):
+        jax.vmap(lambda c: train.init_state(c, backbone, config=config))(conds)
+    model = siamese.init_model(backbone, config.arch, SIZE)
+    state = train.init_state(cond, model, config=config)  # the right call works
+    assert int(state.step) == 0
+    with pytest.raises(ValueError, match="state.params has no 'readout'"):
+        train.train_step(state._replace(params=backbone), None, condition=cond, config=config)
+    triplets = train.make_templates(cond, config=config)["test"]
+    with pytest.raises(ValueError, match="params has no 'readout'"):
+        train.accuracies(jax.random.key(0), cond, backbone, triplets, config=config)
+    with pytest.raises(ValueError, match="initial has no 'readout'"):
+        train.layer_change(model, backbone, layer_names=config.layer_names)
+    no_conv3 = {k: v for k, v in backbone.items() if k != "conv3"}
+    with pytest.raises(ValueError, match="backbone has no 'conv3' layer"):
+        train.train_conditions(
+            jax.random.split(jax.random.key(0), 2), conds, no_conv3, config=config
+        )
+
+
+def test_train_under_vmap_or_jit_points_to_train_conditions(backbone):
+    config = _config()
+    conds = _conditions()
+    keys = jax.random.split(jax.random.key(1), 2)
+    one = functools.partial(train.train, backbone=backbone, config=config, progress=False)
+    for transform in (jax.vmap, jax.jit):
+        with pytest.raises(ValueError, match=r"JAX transformation.*train\.train_conditions"):
+            transform(one)(keys, conds)
+    with pytest.raises(ValueError, match="train.train_conditions was called under"):
+        jax.jit(lambda k: train.train_conditions(k, conds, backbone, config=config))(keys)
+
+
+def test_progress_bar_by_default_callback_or_off(backbone, capsys):
+    config = _config(num_iterations=3, num_eval_points=2, frozen_layers=5)
+    conds = _conditions()
+    keys = jax.random.split(jax.random.key(1), 2)
+    shown = train.train_conditions(keys, conds, backbone, config=config)
+    err = capsys.readouterr().err
+    assert "training 2 conditions" in err and "3/3" in err, err
+    counted = []
+    called = train.train_conditions(keys, conds, backbone, config=config, progress=counted.append)
+    assert counted == [1] * config.num_iterations
+    quiet = train.train_conditions(keys, conds, backbone, config=config, progress=False)
+    assert capsys.readouterr().err == ""
+    for out in (called, quiet):  # the bar changes nothing in the results
+        np.testing.assert_array_equal(out.accuracy, shown.accuracy)
+        np.testing.assert_array_equal(out.layer_change, shown.layer_change)
+    with pytest.raises(ValueError, match="progress must be"):
+        train.train_conditions(keys, conds, backbone, config=config, progress="yes")

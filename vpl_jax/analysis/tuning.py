@@ -741,7 +741,7 @@ def record_tuning(
     threshold: float = INCLUSION_THRESHOLD,
     batch_size: int = 64,
     network_batch: int | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> TuningRecording:
     """Record tuning statistics and population FI of one network or a batch (spec 4.3-4.4).
 
@@ -780,7 +780,8 @@ def record_tuning(
         threshold: activity threshold for units entering the FI at an orientation (paper: 1.0).
         batch_size: images per block (at least one orientation's ``num_noise`` images per block).
         network_batch: networks vmapped together in one call (default 1).
-        progress: show a progress bar over the chunks of networks.
+        progress: show a tqdm bar over the chunks of networks on stderr; ``None`` (default):
+            only when there is more than one chunk; ``False``: never.
 
     Returns:
         A ``TuningRecording`` with leading axis ``(B,)`` for batched references, ``()`` else.
@@ -854,6 +855,8 @@ def record_tuning(
     # Cholesky factorisations deadlocked XLA:CPU (jax 0.10.2).
     chunks = []
     starts = range(0, n_net, network_batch)
+    if progress is None:
+        progress = len(starts) > 1
     if progress:
         from tqdm.auto import tqdm
 
