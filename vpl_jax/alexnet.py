@@ -42,6 +42,7 @@ __all__ = [
     "init_params",
     "layer_shapes",
     "lrn",
+    "max_pool",
     "min_input_size",
     "param_shapes",
 ]
@@ -472,8 +473,8 @@ def lrn(
     return a * scale ** (-beta)
 
 
-def _max_pool(x: jax.Array, window: int, stride: int) -> jax.Array:
-    """VALID max-pooling (``lax.reduce_window``); the gradient goes to the first maximum, as Caffe.
+def max_pool(x: jax.Array, window: int, stride: int) -> jax.Array:
+    """VALID max-pooling of an NHWC array (``lax.reduce_window``); the gradient goes to the first maximum, as Caffe.
 
     Measured in the full forward+backward pass, this matched an elementwise maximum of strided
     slices within noise, so the simpler primitive is kept.
@@ -483,14 +484,14 @@ def _max_pool(x: jax.Array, window: int, stride: int) -> jax.Array:
     )
 
 
-@functools.partial(jax.jit, static_argnames=("arch",))
 def features(params: dict, images: jax.Array, arch: ArchSpec = CAFFE_ALEXNET) -> dict:
     """Every layer of the conv1-5 stack for a batch of images.
 
     Per layer ``i``: ``conv<i>`` = ReLU(conv + bias); if the layer has LRN, ``norm<i>`` = Caffe
     LRN of that; if it pools, ``pool<i>`` = max-pool (window ``arch.pool_window``, stride
     ``arch.pool_stride``, VALID, i.e. floor arithmetic; at the canonical sizes this equals
-    Caffe's ceil mode because every pool fits exactly). Jitted with ``arch`` static.
+    Caffe's ceil mode because every pool fits exactly). The stack runs as one program jitted
+    with ``arch`` static; the dict comes back in network order.
 
     Args:
         params: ``{"conv1": {"w": (kh, kw, c_in // groups, c_out), "b": (c_out,)}, ...}`` as
@@ -516,6 +517,8 @@ def features(params: dict, images: jax.Array, arch: ArchSpec = CAFFE_ALEXNET) ->
         >>> out = features(params, jax.numpy.zeros((2, 67, 67, 1)))
         >>> out["pool5"].shape
         (2, 1, 1, 256)
+        >>> list(out)[:4]
+        ['conv1', 'norm1', 'pool1', 'conv2']
     """
     if images.ndim != 4:
         raise InputError(
@@ -533,7 +536,12 @@ def features(params: dict, images: jax.Array, arch: ArchSpec = CAFFE_ALEXNET) ->
         raise InputError(f"expected at least one image, got {images.shape=}")
     layer_shapes(arch, h, w)  # raises for an input the stack cannot take
     check_params(params, arch)
+    out = _features(params, images, arch)
+    return {key: out[key] for key in arch.output_keys}  # jit returns dicts sorted by key
 
+
+@functools.partial(jax.jit, static_argnames=("arch",))
+def _features(params: dict, images: jax.Array, arch: ArchSpec) -> dict:
     out = {}
     x = images
     for i, conv in enumerate(arch.convs, start=1):
@@ -544,6 +552,6 @@ def features(params: dict, images: jax.Array, arch: ArchSpec = CAFFE_ALEXNET) ->
             x = lrn(x, arch.lrn_size, arch.lrn_alpha, arch.lrn_beta, arch.lrn_k)
             out[f"norm{i}"] = x
         if conv.pool:
-            x = _max_pool(x, arch.pool_window, arch.pool_stride)
+            x = max_pool(x, arch.pool_window, arch.pool_stride)
             out[f"pool{i}"] = x
     return out

@@ -7,7 +7,9 @@ and ``vpl_jax.analysis.physiology`` (which reads it).
 Conventions:
 
 * **Recording site**: the unit at the spatial centre ``(h // 2, w // 2)`` of each channel map
-  (``centre_units``; Wenliang & Seitz 2018), or every position (``positions="all"``).
+  (``centre_units``; Wenliang & Seitz 2018), or every position (``positions="all"``). Centre
+  units are computed on their receptive-field cone only (``centre_responses``, exact:
+  ``vpl_jax.receptive_field``).
 * **Blocks**: every recorder runs one jitted program over fixed-size blocks of ``batch_size``
   images in sequence (``blocked_map``), so memory stays bounded for any number of images and a
   new image count or stimulus value never recompiles the block.
@@ -47,7 +49,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
 from theory.checks import InputError
-from vpl_jax import alexnet, stimuli
+from vpl_jax import alexnet, receptive_field, stimuli
 
 __all__ = [
     "DEFAULT_ORIENTATIONS_DEG",
@@ -59,6 +61,7 @@ __all__ = [
     "PROTOCOL_LAYERS",
     "UNIT_COLUMNS",
     "blocked_map",
+    "centre_responses",
     "centre_units",
     "check_batch_size",
     "check_grid",
@@ -323,9 +326,33 @@ def centre_units(activations: Float[Array, "N h w C"]) -> Float[Array, "N C"]:
     return activations[:, h // 2, w // 2, :]
 
 
-def _select(out: dict, layers: tuple[str, ...], positions: str) -> dict:
+def centre_responses(
+    params: dict, images: Float[Array, "N H W C"], arch: alexnet.ArchSpec, layers: tuple[str, ...]
+) -> dict[str, Float[Array, "N C"]]:
+    """``centre_units`` of the chosen layers, computed on their receptive-field cone only.
+
+    Equal to ``{layer: centre_units(alexnet.features(params, images, arch)[layer])}`` to
+    float32 round-off (``vpl_jax.receptive_field.centre_features``: each layer's input cropped
+    to exactly the region feeding the centre units; 5.2x fewer multiply-adds for the paper's
+    five layers at 227 px). Differentiable in every mode; the recorders use it for
+    ``positions="centre"``.
+
+    Args:
+        params: conv1-5 params of ``arch``.
+        images: ``(N, H, W, arch.in_channels)`` network input.
+        arch: architecture spec.
+        layers: output keys of ``alexnet.features``.
+
+    Returns:
+        ``{layer: (N, C)}`` in the order of ``layers``.
+    """
+    return receptive_field.centre_features(params, images, layers, arch)
+
+
+def _forward(params, images, arch, layers: tuple[str, ...], positions: str) -> dict:
     if positions == "centre":
-        return {layer: centre_units(out[layer]) for layer in layers}
+        return centre_responses(params, images, arch, layers)
+    out = alexnet.features(params, images, arch)
     return {layer: out[layer] for layer in layers}
 
 
@@ -365,7 +392,7 @@ def blocked_map(fn, xs, batch_size: int):
 @jax.jit(static_argnames=("arch", "layers", "batch_size", "positions"))
 def _record(params, images, arch, layers, batch_size, positions):
     def block(batch):
-        return _select(alexnet.features(params, batch, arch), layers, positions)
+        return _forward(params, batch, arch, layers, positions)
 
     return blocked_map(block, images, batch_size)
 
@@ -382,8 +409,9 @@ def record(
     """Responses of chosen layers to a batch of images, computed in fixed-size blocks.
 
     One jitted program (``arch``, ``layers``, ``batch_size`` and ``positions`` static) runs
-    ``alexnet.features`` on blocks of ``batch_size`` images in sequence, so memory stays bounded
-    for any ``N``; the unused layers are pruned by the compiler.
+    the network on blocks of ``batch_size`` images in sequence, so memory stays bounded for any
+    ``N``: for ``positions="centre"`` only the receptive-field cone of the centre units
+    (``centre_responses``), for ``"all"`` ``alexnet.features`` (unused layers pruned).
 
     Args:
         params: conv1-5 params of ``arch``.
@@ -419,7 +447,7 @@ def _record_generated(
 
     def block(items):
         images = jax.vmap(make_input, in_axes=(0, None))(items, consts)
-        return _select(alexnet.features(params, images, arch), layers, positions)
+        return _forward(params, images, arch, layers, positions)
 
     out = blocked_map(block, stim, batch_size)
     return {layer: value.reshape(grid_shape + value.shape[1:]) for layer, value in out.items()}

@@ -131,6 +131,38 @@ def test_record_matches_features_in_blocks_without_recompiling(he_params, images
     np.testing.assert_allclose(allpos["pool2"], full["pool2"], rtol=1e-5, atol=1e-3)
 
 
+def test_centre_responses_equal_the_full_maps_and_their_orientation_derivative(he_params):
+    """The cone forward of the recorders: values and the jacfwd orientation gradient of noisy
+    Gabors (the tuning protocol's exact gradient) equal the full-map path's."""
+    make = stimuli.NoisyGaborInput(99, 1)
+    consts = stimuli.NoisyGaborParams(
+        wavelength_px=10.0, sigma_px=50.0, contrast=0.2, noise_sd=15.0
+    ).as_arrays()
+    keys = jax.random.split(jax.random.key(3), 4)
+    layers = rec.PROTOCOL_LAYERS
+
+    def images(theta):
+        stim = stimuli.NoisyGaborStimulus(jnp.broadcast_to(theta, keys.shape), keys)
+        return jax.vmap(make, in_axes=(0, None))(stim, consts)
+
+    def full(theta):
+        out = alexnet.features(he_params, images(theta))
+        return {layer: rec.centre_units(out[layer]).mean(0) for layer in layers}
+
+    def cone(theta):
+        out = rec.centre_responses(he_params, images(theta), alexnet.CAFFE_ALEXNET, layers)
+        return {layer: value.mean(0) for layer, value in out.items()}
+
+    theta = jnp.float32(37.0)
+    got, want = jax.jit(jax.jacfwd(cone))(theta), jax.jit(jax.jacfwd(full))(theta)
+    got_y, want_y = jax.jit(cone)(theta), jax.jit(full)(theta)
+    for layer in layers:
+        for a, b in ((got_y[layer], want_y[layer]), (got[layer], want[layer])):
+            scale = float(jnp.abs(b).max())
+            assert scale > 0, layer
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * scale, err_msg=layer)
+
+
 def test_record_generated_equals_recording_the_images(he_params, compilations):
     # Gratings generated inside the program == the same inputs made one by one and recorded.
     stim = stimuli.GratingStimulus(
