@@ -204,7 +204,7 @@ def _add_run_arguments(parser: argparse.ArgumentParser, default_preset: str, def
         help="Experiment 1: demo (5 min on 2 quiet CPU cores, analysis included), smoke (about "
         "a minute), cpu-exp1 (reduced Experiment 1: 51 min), paper-tuning and paper-exp1 "
         "(accelerators). Experiment 2 (Gabor vs face task, frozen layers, Fig. 5; "
-        "docs/experiment2.md): smoke-exp2 (SMOKE_TIME), cpu-exp2 (reduced: CPU_TIME), "
+        "docs/experiment2.md): smoke-exp2 (about a minute), cpu-exp2 (reduced: about 60 min), "
         "paper-exp2 (2 x 360 conditions, accelerators; not timed)",
     )
     parser.add_argument(
