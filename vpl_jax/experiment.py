@@ -39,7 +39,7 @@ import numpy as np
 
 from theory.checks import InputError
 from vpl_jax import __version__, alexnet, runs, train, weights
-from vpl_jax.train import Condition, TrainConfig
+from vpl_jax.train import PAPER_IMAGE_SIZE, Condition, TrainConfig
 
 __all__ = [
     "Condition",
@@ -75,6 +75,10 @@ __all__ = [
 @dataclasses.dataclass(frozen=True)
 class Grid:
     """A full-factorial grid of training conditions (tuples of floats; see `vpl_jax.train.Condition`).
+
+    ``wavelength_px`` is in the units of the run's ``TrainConfig.size_units``: pixels of the
+    paper's 227-px frame for every preset (``vpl_jax.stimuli.paper_px`` gives the pixels drawn;
+    a run's ``config.json`` records both, `RunConfig.stimulus_sizes`).
 
     Raises:
         InputError: naming the field and its allowed range, e.g. a separation <= 0, a negative
@@ -160,12 +164,13 @@ class RunConfig:
             raise InputError(f"RunConfig.chunk_size must be an int >= 1, got {self.chunk_size!r}")
         if not isinstance(self.seed, int) or not 0 <= self.seed < 2**31:
             raise InputError(f"RunConfig.seed must be an int in [0, 2**31), got {self.seed!r}")
-        smallest = min(self.grid.wavelength_px) * self.train.scale / 2  # the sf*2 transfer test
+        smallest = self.train.image_px(min(self.grid.wavelength_px)) / 2  # the sf*2 test
         if smallest < 2.0:
             raise InputError(
-                f"Grid.wavelength_px must hold wavelengths >= {4.0 / self.train.scale:.3g} px of "
-                f"the 227-px frame at image_size {self.train.image_size} (the sf*2 transfer test "
-                f"halves it; below 2 px of the image it aliases), got {min(self.grid.wavelength_px)!r}"
+                f"Grid.wavelength_px must hold wavelengths >= {4.0 / self.train.scale:.3g} "
+                f"{self.train.units_text} at image_size {self.train.image_size} (the sf*2 "
+                f"transfer test halves it; below 2 px of the image it aliases), got "
+                f"{min(self.grid.wavelength_px)!r}"
             )
 
     @property
@@ -173,16 +178,42 @@ class RunConfig:
         return -(-len(self.grid) // self.chunk_size)
 
     def to_dict(self) -> dict:
-        """A JSON-able description (``from_dict`` inverts it)."""
+        """A JSON-able description (``from_dict`` inverts it).
+
+        ``train.size_units`` appears only when it is not the default ``"paper"``, so the record
+        (and `config_sha256`) of every run in the paper's units is what it was before the field
+        existed; `stimulus_sizes` gives the sizes in both units.
+        """
         tc = dataclasses.asdict(self.train)
         tc["arch"] = self.train.arch.name
         tc["test_separations"] = list(self.train.test_separations)
+        if tc["size_units"] == "paper":
+            del tc["size_units"]
         return {
             "preset": self.preset,
             "grid": {f: list(getattr(self.grid, f)) for f in self.grid.fields},
             "train": tc,
             "chunk_size": self.chunk_size,
             "seed": self.seed,
+        }
+
+    def stimulus_sizes(self) -> dict:
+        """The stimulus sizes in both units: pixels of the image drawn and of the paper's frame.
+
+        Returns:
+            ``{"size_units", "image_size", "image_px": {"wavelength_px": [...], "sigma_px"},
+            "paper_px": {...}}`` (the grid's wavelengths in grid order, the Gaussian SD), as
+            recorded in a run's ``config.json``.
+        """
+        tc = self.train
+        to_paper = PAPER_IMAGE_SIZE / tc.image_size if tc.size_units == "image" else 1.0
+        image = [float(tc.image_px(w)) for w in self.grid.wavelength_px]
+        paper = [float(w * to_paper) for w in self.grid.wavelength_px]
+        return {
+            "size_units": tc.size_units,
+            "image_size": tc.image_size,
+            "image_px": {"wavelength_px": image, "sigma_px": float(tc.sigma_image_px)},
+            "paper_px": {"wavelength_px": paper, "sigma_px": float(tc.sigma_px * to_paper)},
         }
 
     @classmethod
@@ -539,7 +570,12 @@ def _advance(bar, num_conditions: int, steps: int) -> None:
 
 
 def _config_record(config: RunConfig, weights_info: dict) -> dict:
-    return {"run": config.to_dict(), "weights": weights_info, "vpl_jax_version": __version__}
+    return {
+        "run": config.to_dict(),
+        "weights": weights_info,
+        "vpl_jax_version": __version__,
+        "stimulus_sizes": config.stimulus_sizes(),
+    }
 
 
 def config_sha256(config: RunConfig) -> str:

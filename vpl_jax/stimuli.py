@@ -7,7 +7,10 @@ Conventions (shared with :mod:`theory.stimuli`, whose ``pixel_grid``/``rotate`` 
 * rotation by ``angle_deg`` gives ``x' = cos(a) x - sin(a) y``, ``y' = sin(a) x + cos(a) y``; a
   carrier varying along ``x'`` has **vertical stripes at 0 deg** and turns **clockwise** on screen
   as the angle grows (the original code's ``Screen.Gabor``);
-* angles are in degrees, wavelengths and sigmas in pixels, phases in degrees;
+* angles are in degrees, phases in degrees, and wavelengths and sigmas in **pixels of the image
+  the function draws** (the one unit convention of the package's image-making functions; the
+  paper states its sizes for a 227-px frame, and :func:`paper_px` converts them to any image
+  size);
 * every generator takes scalars and returns one ``(size, size)`` image: ``jax.vmap`` for
   batches. They are pure and jitted (``size``, ``quantize``, ``pi`` and ``centre`` are static,
   so a new angle or wavelength never recompiles) and, unless quantized, differentiable in every
@@ -50,6 +53,7 @@ from theory.stimuli import sinusoid as sinusoid
 __all__ = [
     "BACKGROUND_OFFSET",
     "ORIGINAL_PI",
+    "PAPER_IMAGE_SIZE",
     "TRANSFER_CONDITIONS",
     "GratingInput",
     "GratingParams",
@@ -64,6 +68,7 @@ __all__ = [
     "grating_frequencies",
     "network_input",
     "pair_templates",
+    "paper_px",
     "sinusoid",
     "to_channels",
     "transfer_parameters",
@@ -81,6 +86,45 @@ TRANSFER_CONDITIONS = ("trained", "ori+45", "ori+90", "sf*0.5", "sf*2")
 """Order of the leading axis of :func:`transfer_parameters` / :func:`transfer_templates`:
 the trained condition, the reference rotated clockwise by 45 and 90 deg (mod 180), spatial
 frequency halved (wavelength x 2) and doubled (wavelength x 0.5)."""
+
+
+PAPER_IMAGE_SIZE = 227
+"""Side of the images for which Wenliang & Seitz (2018) state their stimulus sizes (a Gabor of
+wavelength 10-40 px and Gaussian SD 50 px on a 227 x 227 image)."""
+
+
+def paper_px(value, image_size: int):
+    """Pixels of an ``image_size``-px image that correspond to ``value`` px of the paper's frame.
+
+    The paper's stimuli are 227 x 227 px; a smaller image keeps the same picture (the same number
+    of stripes and the same window relative to the image) when every size is scaled by
+    ``image_size / 227``. This is the one conversion the package uses (training at a reduced
+    image size draws its Gabors at these sizes); pass its result to any function that draws an
+    image (`gabor`, `NoisyGaborParams`, ``vpl_jax.analysis.tuning.record_tuning``, ...).
+
+    Args:
+        value: a size in pixels of the 227-px frame (a number or an array; an array keeps its
+            dtype, so a float32 value is converted in float32 exactly as the training programs
+            do).
+        image_size: side of the image to draw, an int >= 1.
+
+    Returns:
+        ``value * (image_size / 227)``.
+
+    Raises:
+        InputError: ``image_size`` is not a positive int.
+
+    Examples:
+        >>> paper_px(50.0, 227)
+        50.0
+        >>> round(paper_px(20.0, 67), 4)  # the demo's wavelength at 67 px
+        5.9031
+    """
+    if isinstance(image_size, bool) or not isinstance(image_size, int | np.integer):
+        raise InputError(f"image_size must be an int >= 1 (pixels), got {image_size!r}")
+    if image_size < 1:
+        raise InputError(f"image_size must be an int >= 1 (pixels), got {image_size!r}")
+    return value * (int(image_size) / PAPER_IMAGE_SIZE)
 
 
 def _check_scalars(**values) -> None:
@@ -129,8 +173,10 @@ def gabor(
 
     Args:
         angle_deg: orientation in degrees, scalar; 0 = vertical stripes, increasing clockwise.
-        wavelength_px: carrier wavelength in pixels, scalar > 0.
-        sigma_px: standard deviation of the Gaussian window in pixels, scalar > 0 (paper: 50).
+        wavelength_px: carrier wavelength in pixels of this image, scalar > 0 (the paper's
+            10-40 px are for 227 px: ``paper_px(10.0, size)`` at another size).
+        sigma_px: standard deviation of the Gaussian window in pixels of this image, scalar > 0
+            (paper: 50 at 227 px; ``paper_px(50.0, size)`` at another size).
         size: image side in pixels (static; paper: 227).
         phase_deg: carrier phase at the centre in degrees, scalar (paper: 0).
         quantize: truncate to integers as the original uint8 storage did (static). The result is
@@ -461,8 +507,10 @@ class NoisyGaborParams(NamedTuple):
     function as a traced argument (a new value does not recompile).
 
     Attributes:
-        wavelength_px: carrier wavelength in pixels, > 0 (paper: 10).
-        sigma_px: standard deviation of the Gaussian window in pixels, > 0 (paper: 50).
+        wavelength_px: carrier wavelength in pixels of the image drawn, > 0 (paper: 10 at
+            227 px; `paper_px` converts).
+        sigma_px: standard deviation of the Gaussian window in pixels of the image drawn, > 0
+            (paper: 50 at 227 px; `paper_px` converts).
         contrast: the factor of ``I - 125``, dimensionless (paper: 0.2).
         noise_sd: standard deviation of the i.i.d. pixel noise in network units, >= 0
             (paper: 15).

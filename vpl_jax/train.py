@@ -72,6 +72,7 @@ __all__ = [
     "Programs",
     "RESULT_DIMS",
     "RESULT_FIELDS",
+    "SIZE_UNITS",
     "TEST_CONDITIONS",
     "TrainConfig",
     "TrainResult",
@@ -103,8 +104,13 @@ TEST_CONDITIONS: tuple[str, ...] = stimuli.TRANSFER_CONDITIONS
 #: Layer-change measures, in the order of the last axis of `layer_change`.
 CHANGE_MEASURES: tuple[str, ...] = ("d_rel1", "d_rel2", "d_m1", "d_m2")
 PAPER_SEPARATIONS: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0)
-#: Side of the image for which the paper's pixel sizes (wavelength, Gaussian SD) are stated.
-PAPER_IMAGE_SIZE = 227
+#: Side of the image for which the paper's pixel sizes (wavelength, Gaussian SD) are stated
+#: (`vpl_jax.stimuli.PAPER_IMAGE_SIZE`).
+PAPER_IMAGE_SIZE = stimuli.PAPER_IMAGE_SIZE
+#: The units of a `TrainConfig`'s stimulus sizes (``Condition.wavelength_px``,
+#: ``TrainConfig.sigma_px``): ``"paper"`` (pixels of the paper's 227-px frame, drawn at
+#: ``vpl_jax.stimuli.paper_px(value, image_size)``) or ``"image"`` (pixels of the image).
+SIZE_UNITS: tuple[str, ...] = ("paper", "image")
 #: Largest image side a TrainConfig accepts (beyond it the programs would not fit in memory).
 MAX_IMAGE_SIZE = 1024
 
@@ -117,8 +123,10 @@ class Condition:
     Attributes:
         reference_deg: reference orientation in degrees (0 = vertical stripes, clockwise).
         separation_deg: angle between reference and target, degrees, > 0.
-        wavelength_px: Gabor wavelength in pixels of the paper's 227-px frame (scaled by
-            ``TrainConfig.image_size / 227``), > 0.
+        wavelength_px: Gabor wavelength, > 0, in the units of the `TrainConfig` it is trained
+            with (``TrainConfig.size_units``): pixels of the paper's 227-px frame by default
+            (drawn at ``vpl_jax.stimuli.paper_px(wavelength_px, image_size)``), or pixels of the
+            image with ``size_units="image"``. ``TrainConfig.image_px`` gives the pixels drawn.
         contrast: multiplicative contrast on ``I - 125``, in (0, 1].
         noise_sd: SD of the additive Gaussian pixel noise (0-255 scale), >= 0.
         learning_rate: base SGD learning rate, >= 0 (the paper: 1e-4).
@@ -225,9 +233,9 @@ class TrainConfig:
 
     Attributes:
         arch: network architecture (``alexnet.CAFFE_ALEXNET``).
-        image_size: image side in pixels (227 in the paper). Smaller sizes shrink the Gabor in
-            proportion (wavelength and Gaussian SD x ``image_size / 227``) and the last feature map
-            (e.g. 2 x 2 x 256 at 99 px).
+        image_size: image side in pixels (227 in the paper). A smaller size shrinks the last
+            feature map (e.g. 2 x 2 x 256 at 99 px) and, with ``size_units="paper"``, the Gabor
+            in proportion (wavelength and Gaussian SD x ``image_size / 227``).
         num_iterations: training iterations (1000).
         num_eval_points: log-spaced evaluation iterations besides iteration 0 (20).
         batch_pairs: pairs per training batch (20), labels balanced.
@@ -237,10 +245,25 @@ class TrainConfig:
         bias_lr_mult: bias learning-rate multiplier (Caffe ``lr_mult: 2``); 1.0 switches it off.
         frozen_layers: layers 1..k get exactly zero updates (0: all layers learn; 6 freezes all).
         test_separations: separations (degrees) of the post-training separation sweep.
-        sigma_px: Gaussian window SD in pixels of the 227-px frame (50).
+        sigma_px: Gaussian window SD in ``size_units`` (the paper: 50 px of the 227-px frame;
+            ``sigma_image_px`` is the SD drawn).
         quantize: truncate the noiseless templates to integers like the original uint8 images.
         condition_batching: ``"unrolled"`` (per-condition network passes; fast on CPU),
             ``"vectorized"`` (plain vmap; for accelerators) or ``"auto"`` (unrolled on CPU).
+        size_units: units of the stimulus sizes (``Condition.wavelength_px``, ``sigma_px``):
+            ``"paper"`` (default; pixels of the paper's 227-px frame, every preset and stored run
+            uses them) or ``"image"`` (pixels of the ``image_size``-px image, the convention of
+            every function that draws an image, e.g. `vpl_jax.stimuli.gabor` and
+            ``vpl_jax.analysis.tuning.record_tuning``). Both draw the same Gabors for values
+            converted with `vpl_jax.stimuli.paper_px`.
+
+    Examples:
+        >>> config = TrainConfig(image_size=67)  # the paper's sizes, drawn at 67 px
+        >>> round(config.image_px(20.0), 3), round(config.sigma_image_px, 3)
+        (5.903, 14.758)
+        >>> same = TrainConfig(image_size=67, size_units="image", sigma_px=14.758)
+        >>> same.image_px(5.903)
+        5.903
     """
 
     arch: alexnet.ArchSpec = alexnet.CAFFE_ALEXNET
@@ -257,6 +280,7 @@ class TrainConfig:
     sigma_px: float = 50.0
     quantize: bool = True
     condition_batching: str = "auto"
+    size_units: str = "paper"
 
     def __post_init__(self):
         def need(ok: bool, field: str, allowed: str):
@@ -311,10 +335,11 @@ class TrainConfig:
             "test_separations",
             "a non-empty tuple of angles in (0, 180) degrees",
         )
+        need(self.size_units in SIZE_UNITS, "size_units", "'paper' or 'image'")
         need(
             math.isfinite(self.sigma_px) and self.sigma_px * self.scale >= 1.0,
             "sigma_px",
-            f"finite and >= {1.0 / self.scale:.3g} px of the 227-px frame (1 px of the image)",
+            f"finite and >= {1.0 / self.scale:.3g} {self.units_text} (1 px of the image)",
         )
         for name, cap in (("batch_pairs", 100_000), ("test_pairs", 1_000_000)):
             need(getattr(self, name) <= cap, name, f"<= {cap}")
@@ -337,8 +362,33 @@ class TrainConfig:
 
     @property
     def scale(self) -> float:
-        """Pixel scale of the stimuli relative to the paper's 227-px frame."""
-        return self.image_size / PAPER_IMAGE_SIZE
+        """Pixels of the image per unit of the stimulus sizes: ``image_size / 227`` for
+        ``size_units="paper"``, 1 for ``"image"``."""
+        if self.size_units == "image":
+            return 1.0
+        return stimuli.paper_px(1.0, self.image_size)
+
+    @property
+    def units_text(self) -> str:
+        """The stimulus-size unit in words, e.g. ``"px of the 227-px frame"``."""
+        if self.size_units == "image":
+            return f"px of the {self.image_size}-px image"
+        return f"px of the {PAPER_IMAGE_SIZE}-px frame"
+
+    def image_px(self, value):
+        """Pixels of the image drawn for a stimulus size in ``size_units`` (e.g. a condition's
+        ``wavelength_px``): ``stimuli.paper_px(value, image_size)`` or ``value`` itself.
+
+        Arrays keep their dtype (the training programs convert float32 wavelengths in float32).
+        """
+        if self.size_units == "image":
+            return value
+        return stimuli.paper_px(value, self.image_size)
+
+    @property
+    def sigma_image_px(self) -> float:
+        """The Gaussian window SD drawn, in pixels of the image (``image_px(sigma_px)``)."""
+        return self.image_px(self.sigma_px)
 
     @property
     def unrolled(self) -> bool:
@@ -553,8 +603,8 @@ def _templates(reference_deg, separation_deg, wavelength_px, config: TrainConfig
     t = stimuli.transfer_templates(
         reference_deg,
         separation_deg,
-        wavelength_px * config.scale,
-        config.sigma_px * config.scale,
+        config.image_px(wavelength_px),
+        config.sigma_image_px,
         config.image_size,
         quantize=config.quantize,
     )

@@ -297,3 +297,42 @@ def test_health_flags_on_planted_metrics():
     # saturation without frozen change is learning, not degeneracy
     acc[0, -1, 0] = 1.0
     assert train.health(acc, change, loss)["degenerate"][0] == 0
+
+
+def test_stimulus_sizes_recorded_in_both_units_and_old_records_still_load(tmp_path):
+    from vpl_jax import stimuli
+
+    smoke = experiment.preset("smoke")
+    record = smoke.to_dict()
+    assert "size_units" not in record["train"]  # paper units: the record of every earlier run
+    old = json.loads(json.dumps(record))
+    assert experiment.RunConfig.from_dict(old) == smoke
+    sizes = smoke.stimulus_sizes()
+    assert sizes["size_units"] == "paper" and sizes["paper_px"]["wavelength_px"] == [20.0]
+    assert sizes["image_px"]["wavelength_px"] == [pytest.approx(stimuli.paper_px(20.0, 67))]
+    assert sizes["image_px"]["sigma_px"] == pytest.approx(stimuli.paper_px(50.0, 67))
+    # the same run stated in pixels of the image: same sizes drawn, recorded in both units
+    image = experiment.apply_overrides(
+        smoke,
+        [
+            "size_units=image",
+            f"wavelength_px={stimuli.paper_px(20.0, 67)!r}",
+            f"sigma_px={stimuli.paper_px(50.0, 67)!r}",
+        ],
+    )
+    assert image.to_dict()["train"]["size_units"] == "image"
+    assert experiment.RunConfig.from_dict(json.loads(json.dumps(image.to_dict()))) == image
+    other = image.stimulus_sizes()
+    for units in ("image_px", "paper_px"):
+        np.testing.assert_allclose(
+            other[units]["wavelength_px"], sizes[units]["wavelength_px"], rtol=1e-12
+        )
+        assert other[units]["sigma_px"] == pytest.approx(sizes[units]["sigma_px"], rel=1e-12)
+    with pytest.raises(ValueError, match=r"wavelengths >= 4 px of the 67-px image"):
+        experiment.apply_overrides(image, ["wavelength_px=3"])
+    # the run folder's config.json records both
+    out = tmp_path / "run"
+    experiment.prepare(_fast_config(), out_dir=out, weights="random:0")
+    written = runs.read_config_record(out)
+    assert written["stimulus_sizes"] == _fast_config().stimulus_sizes()
+    assert experiment.RunConfig.from_dict(written["run"]) == _fast_config()

@@ -343,3 +343,31 @@ def test_stimulus_record_errors():
         stimuli.GratingParams(contrast=float("nan")).as_arrays()
     with pytest.raises(ValueError, match="contrast must be a scalar"):
         stimuli.GratingParams(contrast=jnp.ones(2)).as_arrays()
+
+
+def test_paper_px_scales_the_227_px_frame_and_keeps_the_picture():
+    assert stimuli.PAPER_IMAGE_SIZE == 227
+    assert stimuli.paper_px(50.0, 227) == 50.0
+    assert stimuli.paper_px(20.0, 67) == pytest.approx(20.0 * 67 / 227, rel=1e-15)
+    lam = np.asarray([10.0, 20.0], np.float32)
+    out = stimuli.paper_px(lam, 99)
+    assert out.dtype == np.float32  # float32 stays float32, as in the training programs
+    np.testing.assert_allclose(out, lam * 99 / 227, rtol=1e-6)
+    # the picture is the same: the 67-px Gabor at converted sizes is the 227-px Gabor sampled
+    # at the matching positions (the centres coincide; compare the centre row's zero crossings)
+    big = np.asarray(stimuli.gabor(0.0, 40.0, 50.0, 227)) - stimuli.gabor_background(40.0, 50.0)
+    small = np.asarray(
+        stimuli.gabor(0.0, stimuli.paper_px(40.0, 67), stimuli.paper_px(50.0, 67), 67)
+    ) - stimuli.gabor_background(stimuli.paper_px(40.0, 67), stimuli.paper_px(50.0, 67), 67)
+
+    def crossings(row, size):
+        x = np.arange(size) - (size - 1) / 2
+        s = np.sign(row)
+        i = np.nonzero(s[:-1] * s[1:] < 0)[0]
+        t = row[i] / (row[i] - row[i + 1])
+        return (x[i] + t) / size  # in units of the image side
+
+    np.testing.assert_allclose(crossings(small[33], 67), crossings(big[113], 227), atol=2e-3)
+    for bad in (0, -3, 67.0, True):
+        with pytest.raises(InputError, match="image_size must be an int >= 1"):
+            stimuli.paper_px(10.0, bad)

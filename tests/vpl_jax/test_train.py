@@ -296,3 +296,26 @@ def test_progress_bar_by_default_callback_or_off(backbone, capsys):
         np.testing.assert_array_equal(out.layer_change, shown.layer_change)
     with pytest.raises(ValueError, match="progress must be"):
         train.train_conditions(keys, conds, backbone, config=config, progress="yes")
+
+
+def test_size_units_image_draws_the_paper_units_templates_at_converted_sizes():
+    from vpl_jax import stimuli
+
+    paper = _config(quantize=False)
+    assert paper.size_units == "paper" and paper.scale == SIZE / 227
+    image = _config(quantize=False, size_units="image", sigma_px=stimuli.paper_px(50.0, SIZE))
+    assert image.scale == 1.0 and image.sigma_image_px == paper.sigma_image_px
+    lam = 20.0
+    a = train.make_templates(train.Condition.create(30.0, 5.0, lam, 0.5, 5.0), config=paper)
+    b = train.make_templates(
+        train.Condition.create(30.0, 5.0, stimuli.paper_px(lam, SIZE), 0.5, 5.0), config=image
+    )
+    for name in ("test", "separation"):
+        np.testing.assert_allclose(a[name], b[name], rtol=0, atol=1e-3)  # float32 rounding
+    # the units are checked and named in the errors
+    with pytest.raises(ValueError, match="size_units must be 'paper' or 'image'"):
+        _config(size_units="227")
+    with pytest.raises(ValueError, match=r"sigma_px must be finite and >= 1 px of the 67-px"):
+        _config(size_units="image", sigma_px=0.5)
+    with pytest.raises(ValueError, match=r"sigma_px must be finite and >= 3.39 px of the 227-px"):
+        _config(sigma_px=3.0)

@@ -771,7 +771,11 @@ def record_tuning(
         layers: layers whose centre units are recorded (default the paper's five).
         num_orientations: ``O`` >= 3 (paper: 100).
         num_noise: noise samples per orientation, >= 2 (paper: 50).
-        wavelength_px, sigma_px: Gabor wavelength and envelope SD in pixels (paper: 10, 50).
+        wavelength_px, sigma_px: Gabor wavelength and envelope SD in pixels of the image
+            drawn (``size``; paper: 10 and 50 at 227 px). For a network trained at another
+            size use ``vpl_jax.stimuli.paper_px(10.0, size)``, or for its training stimulus
+            ``config.image_px(condition.wavelength_px)`` and ``config.sigma_image_px`` of its
+            ``vpl_jax.train.TrainConfig``.
         contrast, noise_sd: input ``contrast (G - 125) + N(0, noise_sd^2)`` (paper: 0.2, 15).
         size: image side in pixels (default ``arch.input_size``; >= 67 for Caffe AlexNet, the
             recorded unit is always the map centre).
