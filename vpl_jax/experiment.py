@@ -53,9 +53,11 @@ __all__ = [
     "chunk_status",
     "config_sha256",
     "health_table",
+    "index_conditions",
     "load_chunk",
     "load_final_params",
     "merge",
+    "open_results",
     "open_run",
     "prepare",
     "preset",
@@ -542,6 +544,52 @@ def results_dataset(config: RunConfig, results: dict[str, np.ndarray], weights_i
         vpl_jax_version=__version__,
     )
     return ds
+
+
+def index_conditions(ds):
+    """The results Dataset with the grid fields as a MultiIndex on ``condition``, for ``sel``.
+
+    ``ds.sel(reference_deg=30, separation_deg=1.0)`` then selects conditions by their grid
+    values (a field left out keeps every value; naming every field drops the ``condition``
+    dimension). The index levels are the grid values as typed (the float32 coordinates read back
+    through their shortest decimal form, so ``learning_rate=1e-4`` matches); the condition
+    numbers stay available as the coordinate ``condition_number``. netCDF cannot store a
+    MultiIndex: `open_results` adds it on reading, ``results.nc`` is unchanged; write
+    ``ds.reset_index("condition")`` if you need to save an indexed Dataset.
+
+    Raises:
+        InputError: ``ds`` lacks a grid coordinate (not a results Dataset).
+
+    Examples:
+        >>> import xarray as xr
+        >>> table = preset("smoke").grid.table()  # references 0 and 90 deg
+        >>> ds = xr.Dataset(coords={"condition": np.arange(2)} | {
+        ...     f: ("condition", v) for f, v in table.items()})
+        >>> index_conditions(ds).sel(reference_deg=90.0, learning_rate=1e-4).condition_number.values
+        array([1])
+    """
+    fields = [f.name for f in dataclasses.fields(Grid)]
+    missing = [f for f in fields if f not in ds.coords]
+    if missing:
+        raise InputError(f"not a results Dataset: no condition coordinates {missing}")
+    if "condition_number" in ds.coords:
+        return ds  # already indexed
+    levels = {
+        f: ("condition", np.asarray([float(str(v)) for v in ds[f].values], np.float64))
+        for f in fields
+    }
+    out = ds.assign_coords(condition_number=("condition", ds["condition"].values))
+    return out.drop_vars(["condition", *fields]).assign_coords(levels).set_xindex(fields)
+
+
+def open_results(out_dir):
+    """The results Dataset of a run folder (checked, `vpl_jax.runs.load_results`), indexed by
+    its grid values (`index_conditions`): ``ds.sel(reference_deg=..., separation_deg=...)``.
+
+    Raises:
+        RunFolderError: no results file. CheckpointError: a damaged file.
+    """
+    return index_conditions(runs.load_results(out_dir))
 
 
 def load_final_params(out_dir, condition: int) -> dict:

@@ -1035,23 +1035,35 @@ def load_with_info(source, *, arch=None, rgb_to_grey: str = "sum"):
     return _load(source, arch, rgb_to_grey, hash_source=True)
 
 
-def save(params, path, *, arch, metadata: Mapping[str, Any] | None = None) -> Path:
+def save(
+    params,
+    path,
+    *,
+    arch,
+    metadata: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Save params in our own format: an ``.npz`` of the arrays plus JSON metadata.
 
     Args:
         params: conv1-5 params matching ``arch`` exactly (shapes, including conv1's channels).
-        path: the file to write (``.npz`` recommended; written atomically, replacing any file).
+        path: the file to write (``.npz`` recommended; written atomically).
         arch: the architecture (``alexnet.ArchSpec`` or name); stored in full.
         metadata: free-form JSON-serialisable dict (e.g. a training recipe), stored as
             ``"extra"`` and returned by `load_with_info`.
+        overwrite: replace ``path`` if it exists (otherwise that is an error, as in `convert`).
 
     Returns:
         The path written.
 
     Raises:
+        WeightsError: ``path`` exists and ``overwrite`` is false (checked first, nothing is
+            written).
         ValueError: params do not match ``arch``, contain non-finite values, or the metadata is
             not JSON-serialisable.
     """
+    if Path(path).exists() and not overwrite:
+        raise WeightsError(f"{path}: already exists; pass overwrite=True to replace it")
     arch = _resolve_arch(arch)
     if arch is None:
         raise InputTypeError(

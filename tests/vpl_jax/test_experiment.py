@@ -336,3 +336,55 @@ def test_stimulus_sizes_recorded_in_both_units_and_old_records_still_load(tmp_pa
     written = runs.read_config_record(out)
     assert written["stimulus_sizes"] == _fast_config().stimulus_sizes()
     assert experiment.RunConfig.from_dict(written["run"]) == _fast_config()
+
+
+def test_open_results_selects_conditions_by_grid_values_and_keeps_the_file(tmp_path):
+    config = experiment.apply_overrides(
+        experiment.preset("smoke"), ["reference_deg=0,45,90", "separation_deg=0.5,10"]
+    )
+    n, tc = len(config.grid), config.train
+    rng = np.random.default_rng(0)
+    sizes = {
+        "condition": n,
+        "iteration": len(tc.eval_iterations),
+        "test": 5,
+        "layer": 6,
+        "measure": 4,
+        "test_separation": len(tc.test_separations),
+    }
+    results = {
+        k: rng.random([sizes[d] for d in dims]).astype(np.float32)
+        for k, dims in train.RESULT_DIMS.items()
+    }
+    info = {
+        "source": "random:0",
+        "requested": "random:0",
+        "random": True,
+        "sha256": "x",
+        "note": "",
+    }
+    ds = experiment.results_dataset(config, results, info)
+    out = tmp_path / "run"
+    out.mkdir()
+    path = runs.save_results(out, ds)
+    written = path.read_bytes()
+    indexed = experiment.open_results(out)
+    assert path.read_bytes() == written  # reading adds the index, the file is unchanged
+    table = config.grid.table()
+    for ref in (0.0, 45.0, 90.0):
+        for sep in (0.5, 10.0):
+            want = np.nonzero((table["reference_deg"] == ref) & (table["separation_deg"] == sep))
+            got = indexed.sel(reference_deg=ref, separation_deg=sep)
+            np.testing.assert_array_equal(got.condition_number.values, want[0])
+            np.testing.assert_array_equal(got.accuracy.values, results["accuracy"][want[0]])
+    one = indexed.sel(reference_deg=45, separation_deg=0.5, learning_rate=1e-4, wavelength_px=20,
+                      contrast=0.5, noise_sd=5)  # fmt: skip
+    assert "condition" not in one.accuracy.dims  # every field named: one condition
+    # positional access and the plain file still work; the indexed Dataset can be written back
+    assert experiment.index_conditions(indexed) is indexed
+    assert indexed.isel(condition=3).condition_number.item() == 3
+    plain = runs.load_results(out)
+    np.testing.assert_array_equal(plain.condition.values, np.arange(n))
+    indexed.reset_index("condition").to_netcdf(tmp_path / "again.nc")
+    with pytest.raises(ValueError, match="not a results Dataset"):
+        experiment.index_conditions(plain.drop_vars("noise_sd"))

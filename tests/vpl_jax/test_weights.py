@@ -376,6 +376,17 @@ def test_save_load_round_trip_exact(tmp_path, grey_params, colour_params):
         weights.save(colour_params, tmp_path / "bad.npz", arch=CAFFE)
 
 
+def test_save_refuses_to_overwrite_unless_asked(tmp_path, grey_params):
+    path = weights.save(grey_params, tmp_path / "w.npz", arch=CAFFE, metadata={"n": 1})
+    before = path.read_bytes()
+    with pytest.raises(weights.WeightsError, match=r"w\.npz: already exists; pass overwrite=True"):
+        weights.save(grey_params, path, arch=CAFFE, metadata={"n": 2})
+    assert path.read_bytes() == before  # untouched
+    assert not list(tmp_path.glob(".w.npz.*"))  # and no temporary file left
+    weights.save(grey_params, path, arch=CAFFE, metadata={"n": 2}, overwrite=True)
+    assert weights.load_with_info(path)[2]["extra"] == {"n": 2}
+
+
 def test_convert_records_provenance_and_describe(tmp_path, colour_params):
     src = _write(tmp_path / "bvlc_alexnet.caffemodel", _caffe_bytes(_oihw(colour_params)))
     dst = weights.convert(src, tmp_path / "grey.npz", rgb_to_grey="sum", metadata={"note": "x"})
