@@ -30,9 +30,13 @@ gradient descent):
   ``scipy.special.hyp2f1`` through ``jax.pure_callback`` and inverted to ``sigma(t)`` by a
   monotone Newton iteration (see :func:`closed_form`).
 
-Conventions: times ``t`` are gradient-flow times of the loss as written above (no factor 1/2). To
-compare with :func:`theory.deep_linear.gradient_descent`, which descends
-``L = 1/2 tr(W S_xx W^T) - tr(W S_yx^T)``, pass ``2 S_xx`` and ``2 S_yx``: then ``t = step * lr``.
+Conventions: times ``t`` are gradient-flow times of the loss as written above (no factor 1/2).
+:func:`simulate` is the gradient-descent counterpart (the analogue of :func:`theory.saxe.simulate`):
+it takes ``E[x x^T]`` and ``E[y x^T]`` as they are, builds the aligned balanced network and returns
+the singular values along the modes at ``t = step * lr``, directly comparable with
+:func:`closed_form` and :func:`supervised_closed_form`. (It calls
+:func:`theory.deep_linear.gradient_descent`, which descends ``L = 1/2 tr(W S_xx W^T) - tr(W
+S_yx^T)``, with ``S_xx = 2 E[x x^T]`` and ``S_yx = 2 E[y x^T]``.)
 The eigenvalues ``lam`` are **variances** (eigenvalues of ``E[x x^T]``), not standard deviations
 (the paper's main text says the rate follows each PC's standard deviation; the gradient flow
 above gives its variance). Depth is a static Python ``int``; ``t``, ``lam``, ``sigma0`` broadcast
@@ -50,6 +54,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -57,10 +62,11 @@ import numpy as np
 import scipy.special
 from jaxtyping import Array, ArrayLike, Bool, Float
 
-from theory import ode
+from theory import deep_linear, ode
 from theory.checks import InputError, is_concrete, require
 
 __all__ = [
+    "Simulation",
     "aligned_balanced_weights",
     "closed_form",
     "half_time",
@@ -69,6 +75,7 @@ __all__ = [
     "integrate",
     "potential",
     "rise_time",
+    "simulate",
     "supervised_closed_form",
     "supervised_half_time",
     "vector_field",
@@ -745,3 +752,161 @@ def aligned_balanced_weights(
     s = jnp.power(sigma0, 1.0 / depth)
     bases = (v, *hidden_bases, u)
     return tuple((bases[k + 1] * s[None, :]) @ bases[k].T for k in range(depth))
+
+
+# ----------------------------------------------------------------------------- gradient descent
+
+
+class Simulation(NamedTuple):
+    """Gradient descent of a deep linear network, projected onto the modes of the data.
+
+    Attributes:
+        t: ``(R,)`` gradient-flow times ``step * lr`` of the records.
+        sigma: ``(R, r)`` end-to-end singular values along the modes, ``u_i^T W(t) v_i``.
+        lam: ``(r,)`` input variances along the modes, ``v_i^T E[x x^T] v_i``.
+        s_yx: ``(r,)`` input-output singular values (``lam`` for the autoencoder).
+        residual: ``(R,)`` Frobenius norm of ``W(t) - U diag(sigma) V^T`` (0 while the modes stay
+            decoupled; grows when they are not aligned).
+        in_basis: ``(n_in, r)`` the modes ``V``; ``out_basis``: ``(n_out, r)`` ``U``.
+    """
+
+    t: Array
+    sigma: Array
+    lam: Array
+    s_yx: Array
+    residual: Array
+    in_basis: Array
+    out_basis: Array
+
+
+def simulate(
+    sigma_xx: Float[ArrayLike, "n_in n_in"],
+    sigma_yx: Float[ArrayLike, "n_out n_in"] | None = None,
+    *,
+    depth: int,
+    sigma0: Float[ArrayLike, "..."] = 1e-3,
+    lr: float = 1e-3,
+    num_steps: int = 5000,
+    record_every: int = 50,
+    rank: int | None = None,
+    check_alignment: bool = True,
+) -> Simulation:
+    r"""Full-batch gradient descent of a depth-N linear network from ``E[x x^T]`` and ``E[y x^T]``.
+
+    The counterpart of :func:`theory.saxe.simulate` for the singular-value theory: pass the
+    statistics as they are (no factor 2 to remember), get the singular values at gradient-flow
+    times ``t = step * lr`` of the loss ``E||y - W x||^2``, the times of :func:`closed_form` and
+    :func:`supervised_closed_form`:
+
+    * autoencoder (``sigma_yx=None``, ``y = x``): the modes are the eigenvectors of ``sigma_xx``
+      (largest variance first) and ``sigma`` follows ``closed_form(t, lam, depth, sigma0)``;
+    * supervised: the modes are the singular vectors of ``sigma_yx`` (largest first) and
+      ``sigma`` follows ``supervised_closed_form(t, lam, s_yx, depth, sigma0)``, which needs
+      ``sigma_xx`` diagonal in the right singular vectors (``check_alignment``).
+
+    The network starts balanced and aligned (:func:`aligned_balanced_weights`, hidden width
+    ``r``) with end-to-end singular values ``sigma0``, and is trained by
+    :func:`theory.deep_linear.gradient_descent` on ``2 sigma_xx`` and ``2 sigma_yx`` (it descends
+    half that loss). Forward Euler: the closed forms hold to ``O(lr)``.
+
+    Args:
+        sigma_xx: input second moments ``E[x x^T]``, symmetric ``(n_in, n_in)``.
+        sigma_yx: input-output moments ``E[y x^T]``, ``(n_out, n_in)``; ``None`` for the
+            autoencoder.
+        depth: number of weight matrices N >= 1 (static).
+        sigma0: initial singular values, a scalar or ``(r,)``, >= 0 (> 0 for depth >= 2: 0 is a
+            fixed point).
+        lr: learning rate, > 0.
+        num_steps, record_every: as in :func:`theory.deep_linear.gradient_descent`.
+        rank: number of modes ``r`` (default: every mode with a variance, resp. singular value,
+            above ``1e-6`` of the largest).
+        check_alignment: raise unless ``sigma_xx`` is diagonal in the modes (always true for the
+            autoencoder). ``False`` simulates a misaligned task; ``residual`` then shows the
+            coupling.
+
+    Returns:
+        A :class:`Simulation` with ``num_steps // record_every + 1`` records.
+
+    Raises:
+        InputError: shapes that do not match, a non-symmetric ``sigma_xx``, a bad ``depth``,
+            ``lr``, ``rank``, ``sigma0`` or step schedule, or misaligned statistics.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> sim = simulate(jnp.diag(jnp.array([1.0, 0.25])), depth=2, sigma0=0.01, lr=1e-2,
+        ...                num_steps=400, record_every=400)
+        >>> theory = closed_form(sim.t[-1], sim.lam, 2, 0.01)
+        >>> bool(jnp.allclose(sim.sigma[-1], theory, atol=0.02))
+        True
+    """
+    depth = _check_depth(depth)
+    sxx = np.asarray(sigma_xx)
+    if sxx.ndim != 2 or sxx.shape[0] != sxx.shape[1]:
+        raise InputError(f"sigma_xx must be a square matrix (n_in, n_in), got shape {sxx.shape}")
+    dtype = _float_dtype(sigma_xx) if sigma_yx is None else _float_dtype(sigma_xx, sigma_yx)
+    sxx = sxx.astype(np.float64)
+    scale = max(float(np.max(np.abs(sxx))), np.finfo(np.float64).tiny)
+    if not np.all(np.isfinite(sxx)) or np.max(np.abs(sxx - sxx.T)) > 1e-6 * scale:
+        raise InputError("sigma_xx must be finite and symmetric (E[x x^T])")
+    require("lr", lr, lambda v: np.isfinite(v) & (v > 0), "> 0 and finite")
+    if sigma_yx is None:
+        lam_all, vecs = np.linalg.eigh(sxx)
+        order = np.argsort(lam_all)[::-1]
+        strengths, v_all = lam_all[order], vecs[:, order]
+        u_all = v_all
+        what = "variances of sigma_xx"
+    else:
+        syx = np.asarray(sigma_yx, np.float64)
+        if syx.ndim != 2 or syx.shape[1] != sxx.shape[0]:
+            raise InputError(
+                f"sigma_yx must have shape (n_out, n_in = {sxx.shape[0]}), got {syx.shape}"
+            )
+        if not np.all(np.isfinite(syx)):
+            raise InputError("sigma_yx must be finite (E[y x^T])")
+        u_full, strengths, vt = np.linalg.svd(syx, full_matrices=False)
+        u_all, v_all = u_full, vt.T
+        what = "singular values of sigma_yx"
+    if strengths[0] <= 0:
+        raise InputError(f"the {what} are all <= 0: nothing to learn")
+    if rank is None:
+        rank = int(np.sum(strengths > 1e-6 * strengths[0]))
+    if isinstance(rank, bool) or not isinstance(rank, int | np.integer) or not 1 <= rank:
+        raise InputError(f"rank must be an int >= 1, got {rank!r}")
+    if rank > len(strengths) or strengths[rank - 1] <= 0:
+        n_pos = int(np.sum(strengths > 0))
+        raise InputError(f"rank must be in [1, {n_pos}] (the positive {what}), got {rank}")
+    v, u = v_all[:, :rank], u_all[:, :rank]
+    lam = np.einsum("ir,ij,jr->r", v, sxx, v)
+    if sigma_yx is not None and check_alignment:
+        coupling = np.linalg.norm(sxx @ v - v * lam[None, :])
+        if coupling > 1e-4 * max(np.linalg.norm(sxx), np.finfo(np.float64).tiny):
+            raise InputError(
+                "sigma_xx is not diagonal in the right singular vectors of sigma_yx (relative "
+                f"coupling {coupling / np.linalg.norm(sxx):.2g}): the modes couple and the "
+                "closed forms do not apply; pass check_alignment=False to simulate it anyway"
+            )
+    s_yx = lam if sigma_yx is None else strengths[:rank]
+    sigma0 = np.broadcast_to(np.asarray(sigma0, np.float64), (rank,))
+    allowed = ">= 0" if depth == 1 else "> 0 for depth >= 2 (0 is a fixed point)"
+    require("sigma0", sigma0, (lambda x: x >= 0) if depth == 1 else (lambda x: x > 0), allowed)
+    to = functools.partial(jnp.asarray, dtype=dtype)
+    v, u, lam, s_yx = to(v), to(u), to(lam), to(s_yx)
+    weights0 = aligned_balanced_weights(to(sigma0), depth, v, u)
+    target = 2.0 * (to(sxx) if sigma_yx is None else to(sigma_yx))
+
+    def observe(ws):
+        w = deep_linear.product(ws)
+        sigma = jnp.einsum("ir,ij,jr->r", u, w, v)
+        return sigma, jnp.linalg.norm(w - (u * sigma[None, :]) @ v.T)
+
+    _, (sigma, residual) = deep_linear.gradient_descent(
+        weights0,
+        2.0 * to(sxx),
+        target,
+        lr=lr,
+        num_steps=num_steps,
+        record_every=record_every,
+        observe=observe,
+    )
+    steps = jnp.arange(num_steps // record_every + 1, dtype=sigma.dtype) * record_every
+    return Simulation(steps * lr, sigma, lam, s_yx, residual, v, u)
