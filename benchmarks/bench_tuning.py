@@ -1,23 +1,37 @@
-"""Benchmark: tuning curves + population Fisher information of ONE network.
+"""Benchmark: tuning curves + population Fisher information of ONE network, four ways.
 
-Our jitted computation (``vpl_jax.analysis.tuning.record_tuning``: 5 layers, O orientations x
-N noise samples in one program) against the paper's procedure written plainly: a jitted forward
-pass per orientation (the same noisy Gabors: same keys), then all statistics in NumPy float64
-(mean, variance, covariance ddof 0), ``scipy.ndimage.gaussian_filter1d(order=1, sigma=3,
-mode="wrap")`` gradients per degree, and ``np.linalg.solve`` of ``Sigma + 0.01 I`` over the units
-with mean >= 1.0 at each orientation, divided by their number (Eq. 6).
+The tuning protocol of Wenliang & Seitz (2018): Gabors at ``TO + linspace(-90, 90, O)``, N noise
+samples each, the centre unit of every channel of layers 1-5 (norm1, norm2, conv3, conv4, conv5),
+Eq. 6 FI per orientation (covariance ddof 0 + 0.01 I over the units with mean >= 1.0, divided by
+their number). Variants, run interleaved round by round so that machine load hits all alike:
 
-Printed: wall times (first call with compilation, then a warm call) and their ratio measured in
-this run, and the agreement of the FI curves: ours with the paper's gradient ("smoothed") vs the
-NumPy reference (median relative difference, correlation), and ours with the exact jacfwd
-gradient vs the reference (correlation only: a different, unsmoothed gradient).
+* ``cone, jacfwd``: one jitted program (``lax.map`` over orientations), the exact gradient
+  ``jax.jacfwd`` of the sample mean with respect to the orientation, the forward pass restricted
+  to the receptive-field cone of the centre units (``vpl_jax.analysis.recording.
+  centre_responses``), FI in the sample space (thin SVD of the centred samples, as
+  ``vpl_jax.analysis.tuning.record_tuning``);
+* ``full map, jacfwd``: the same program with the full feature maps (``alexnet.features``);
+* ``paper, NumPy on JAX``: the paper's procedure written plainly -- a jitted forward pass per
+  orientation (the same noisy Gabors: same keys), then NumPy float64 statistics and
+  ``scipy.ndimage.gaussian_filter1d(order=1, sigma=3, mode="wrap")`` gradients;
+* ``paper, PyTorch eager``: the same procedure with a PyTorch eager model of the same network
+  (``torch.no_grad`` forward per orientation, noise from ``torch.randn``), then the same
+  NumPy/SciPy statistics (skipped when torch is not importable).
 
-Usage: ``python benchmarks/bench_tuning.py [--size 227] [--orientations 100] [--noise 50]``.
+Printed: the load average before and after, per-round wall times, their medians (the first
+round includes compilation and is left out of the medians when there are >= 2 rounds), the
+speed ratios of every variant to both paper baselines, and the FI agreement: cone vs full map
+(the same computation: float32 round-off), and the jacfwd FI vs the paper's smoothed one
+(correlation only: a different, unsmoothed gradient).
+
+Usage: ``python benchmarks/bench_tuning.py [--size 227] [--orientations 100] [--noise 50]
+[--rounds 3]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import jax
@@ -25,55 +39,175 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from vpl_jax import alexnet, stimuli, weights
+from vpl_jax import alexnet, receptive_field, stimuli, weights
 from vpl_jax.analysis import recording, tuning
 
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError:  # optional benchmark dependency
+    torch = None
 
-def paper_procedure(key, params, reference, *, size, num_o, num_noise, layers):
-    """The paper's procedure: per-orientation forward passes, statistics in NumPy/SciPy."""
-    arch = alexnet.CAFFE_ALEXNET
-    make = stimuli.NoisyGaborInput(size, arch.in_channels)
-    consts = stimuli.NoisyGaborParams(
-        wavelength_px=10.0, sigma_px=50.0, contrast=0.2, noise_sd=15.0
-    ).as_arrays()
+ARCH = alexnet.CAFFE_ALEXNET
+LAYERS = recording.PROTOCOL_LAYERS
+RIDGE, THRESHOLD = 0.01, 1.0
+GABOR = dict(wavelength_px=10.0, sigma_px=50.0, contrast=0.2, noise_sd=15.0)
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+# --------------------------------------------------------------------------------------------
+# Ours: one jitted program, exact gradient, FI in the sample space
+# --------------------------------------------------------------------------------------------
+
+
+def full_forward(params, images, layers):
+    out = alexnet.features(params, images, ARCH)
+    return {layer: recording.centre_units(out[layer]) for layer in layers}
+
+
+def cone_forward(params, images, layers):
+    return recording.centre_responses(params, images, ARCH, layers)
+
+
+def fisher_from_samples(grad, samples):
+    """Eq. 6 from ``(N, C)`` samples via a thin SVD (no ``C x C`` matrix; float32-safe)."""
+    mu = samples.mean(0)
+    m = (mu >= THRESHOLD).astype(samples.dtype)
+    x = (samples - mu) * m
+    g = grad * m
+    _, sv, vt = jnp.linalg.svd(x, full_matrices=False)
+    p = vt @ g
+    r = g - vt.T @ p
+    quad = jnp.sum(p * p / (sv * sv / samples.shape[0] + RIDGE)) + jnp.sum(r * r) / RIDGE
+    n = m.sum()
+    return jnp.where(n > 0, quad / jnp.where(n > 0, n, 1.0), jnp.nan)
+
+
+def jax_protocol(forward, params, *, size, num_o, num_noise):
+    make = stimuli.NoisyGaborInput(size, ARCH.in_channels)
+    consts = stimuli.NoisyGaborParams(**GABOR).as_arrays()
+    offsets = jnp.asarray(tuning.relative_orientations(num_o), jnp.float32)
+
+    @jax.jit
+    def run(key, reference):
+        keys = jax.random.split(key, (num_o, num_noise))
+
+        def sample_mean(theta, noise_keys):
+            stim = stimuli.NoisyGaborStimulus(jnp.broadcast_to(theta, noise_keys.shape), noise_keys)
+            samples = forward(params, jax.vmap(make, in_axes=(0, None))(stim, consts), LAYERS)
+            return {layer: x.mean(0) for layer, x in samples.items()}, samples
+
+        def one(items):
+            theta, noise_keys = items
+            grad, samples = jax.jacfwd(sample_mean, has_aux=True)(theta, noise_keys)
+            return {layer: fisher_from_samples(grad[layer], samples[layer]) for layer in LAYERS}
+
+        return jax.lax.map(one, (reference + offsets, keys))
+
+    return lambda key, reference: {
+        k: np.asarray(v, np.float64) for k, v in run(key, reference).items()
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# The paper's procedure: a forward pass per orientation, then NumPy/SciPy statistics
+# --------------------------------------------------------------------------------------------
+
+
+def paper_statistics(samples, spacing):
+    """``samples``: ``{layer: (O, N, C)}`` float64 -> ``{layer: (O,)}`` FI (Eq. 6)."""
+    fisher = {}
+    for layer, x in samples.items():
+        num_o = x.shape[0]
+        mean = x.mean(1)
+        grad = gaussian_filter1d(mean, 3.0, axis=0, order=1, mode="wrap") / spacing
+        fi = np.full(num_o, np.nan)
+        for o in range(num_o):
+            use = mean[o] >= THRESHOLD
+            if not use.any():
+                continue
+            cov = np.cov(x[o][:, use], rowvar=False, ddof=0).reshape(use.sum(), use.sum())
+            g = grad[o, use]
+            fi[o] = g @ np.linalg.solve(cov + RIDGE * np.eye(use.sum()), g) / use.sum()
+        fisher[layer] = fi
+    return fisher
+
+
+def paper_numpy_on_jax(key, params, reference, *, size, num_o, num_noise):
+    make = stimuli.NoisyGaborInput(size, ARCH.in_channels)
+    consts = stimuli.NoisyGaborParams(**GABOR).as_arrays()
     offsets = tuning.relative_orientations(num_o)
     keys = jax.random.split(key, (num_o, num_noise))
 
     @jax.jit
     def forward(theta, noise_keys):
         stim = stimuli.NoisyGaborStimulus(jnp.broadcast_to(theta, noise_keys.shape), noise_keys)
-        images = jax.vmap(make, in_axes=(0, None))(stim, consts)
-        out = alexnet.features(params, images, arch)
-        return {layer: recording.centre_units(out[layer]) for layer in layers}
+        return full_forward(params, jax.vmap(make, in_axes=(0, None))(stim, consts), LAYERS)
 
-    samples = {layer: [] for layer in layers}
+    samples = {layer: [] for layer in LAYERS}
     for o in range(num_o):
         out = forward(jnp.float32(reference + offsets[o]), keys[o])
-        for layer in layers:
+        for layer in LAYERS:
             samples[layer].append(np.asarray(out[layer], np.float64))
-    spacing = offsets[1] - offsets[0]
-    fisher = {}
-    for layer in layers:
-        x = np.stack(samples[layer])  # (O, N, C)
-        mean = x.mean(1)
-        grad = gaussian_filter1d(mean, 3.0, axis=0, order=1, mode="wrap") / spacing
-        fi = np.full(num_o, np.nan)
+    samples = {layer: np.stack(v) for layer, v in samples.items()}
+    return paper_statistics(samples, offsets[1] - offsets[0])
+
+
+def torch_model(params):
+    """Caffe AlexNet up to conv5 as a PyTorch eager function (OIHW kernels, NCHW images)."""
+    kernels = [
+        (
+            torch.from_numpy(
+                np.ascontiguousarray(np.asarray(params[c.name]["w"]).transpose(3, 2, 0, 1))
+            ),
+            torch.from_numpy(np.array(params[c.name]["b"])),
+        )
+        for c in ARCH.convs
+    ]
+
+    def forward(x):
+        out = {}
+        for i, (conv, (w, b)) in enumerate(zip(ARCH.convs, kernels, strict=True), start=1):
+            x = torch.relu(F.conv2d(x, w, b, conv.stride, conv.padding, groups=conv.groups))
+            out[conv.name] = x
+            if conv.lrn:
+                x = F.local_response_norm(
+                    x, ARCH.lrn_size, ARCH.lrn_alpha, ARCH.lrn_beta, ARCH.lrn_k
+                )
+                out[f"norm{i}"] = x
+            if conv.pool:
+                x = F.max_pool2d(x, ARCH.pool_window, ARCH.pool_stride)
+                out[f"pool{i}"] = x
+        return out
+
+    return forward
+
+
+def paper_pytorch(model, reference, *, size, num_o, num_noise, seed=0):
+    offsets = tuning.relative_orientations(num_o)
+    gen = torch.Generator().manual_seed(seed)
+    g = GABOR
+    samples = {layer: [] for layer in LAYERS}
+    with torch.no_grad():
         for o in range(num_o):
-            use = mean[o] >= 1.0
-            if not use.any():
-                continue
-            cov = np.cov(x[o][:, use], rowvar=False, ddof=0).reshape(use.sum(), use.sum())
-            g = grad[o, use]
-            fi[o] = g @ np.linalg.solve(cov + 0.01 * np.eye(use.sum()), g) / use.sum()
-        fisher[layer] = fi
-    return fisher
+            image = np.array(
+                stimuli.gabor(reference + offsets[o], g["wavelength_px"], g["sigma_px"], size),
+                np.float32,
+            )
+            grey = g["contrast"] * (torch.from_numpy(image) - 125.0)
+            noise = torch.randn(num_noise, 1, size, size, generator=gen)
+            out = model(grey + g["noise_sd"] * noise)
+            for layer in LAYERS:
+                a = out[layer]
+                samples[layer].append(a[:, :, a.shape[2] // 2, a.shape[3] // 2].double().numpy())
+    samples = {layer: np.stack(v) for layer, v in samples.items()}
+    return paper_statistics(samples, offsets[1] - offsets[0])
 
 
-def timed(fn):
-    start = time.perf_counter()
-    out = fn()
-    jax.block_until_ready(out)
-    return out, time.perf_counter() - start
+# --------------------------------------------------------------------------------------------
 
 
 def agreement(ours, ref):
@@ -81,7 +215,7 @@ def agreement(ours, ref):
     if ok.sum() < 2:
         return np.nan, np.nan
     rel = np.abs(ours[ok] - ref[ok]) / np.maximum(np.abs(ref[ok]), 1e-30)
-    return float(np.median(rel)), float(np.corrcoef(ours[ok], ref[ok])[0, 1])
+    return float(np.max(rel)), float(np.corrcoef(ours[ok], ref[ok])[0, 1])
 
 
 def main(argv=None):
@@ -89,56 +223,77 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=227, help="image side in px (>= 67)")
     parser.add_argument("--orientations", type=int, default=100)
     parser.add_argument("--noise", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (>= 1)")
     parser.add_argument("--weights", default="default")
     parser.add_argument("--reference", type=float, default=30.0, help="TO in degrees")
+    parser.add_argument("--skip-torch", action="store_true", help="leave PyTorch out")
     args = parser.parse_args(argv)
 
     params = weights.load(args.weights)
     key = jax.random.key(0)
-    layers = recording.PROTOCOL_LAYERS
-    common = dict(size=args.size, num_orientations=args.orientations, num_noise=args.noise)
-
-    def ours(gradient):
-        rec = tuning.record_tuning(key, params, args.reference, gradient=gradient, **common)
-        return {layer: np.asarray(rec.fisher[layer], np.float64) for layer in layers}
-
-    def paper():
-        return paper_procedure(
-            key,
-            params,
-            args.reference,
-            size=args.size,
-            num_o=args.orientations,
-            num_noise=args.noise,
-            layers=layers,
-        )
-
-    print(
-        f"one network, {len(layers)} layers, {args.orientations} orientations x {args.noise} "
-        f"noise samples, {args.size} px, weights {args.weights!r}"
+    grid = dict(size=args.size, num_o=args.orientations, num_noise=args.noise)
+    macs_full = receptive_field.cone_macs(ARCH, None, args.size)
+    macs_cone = receptive_field.cone_macs(
+        ARCH, receptive_field.centre_regions(ARCH, LAYERS, args.size), args.size
     )
-    results, times = {}, {}
-    for name, fn in (
-        ("ours, smoothed gradient", lambda: ours("smoothed")),
-        ("ours, jacfwd gradient", lambda: ours("jacfwd")),
-        ("paper procedure (NumPy/SciPy)", paper),
-    ):
-        _, first = timed(fn)
-        results[name], warm = timed(fn)
-        times[name] = warm
-        print(f"  {name:32s} first call {first:7.2f} s   warm {warm:7.2f} s")
-    ref = results["paper procedure (NumPy/SciPy)"]
-    base = times["paper procedure (NumPy/SciPy)"]
-    for name in ("ours, smoothed gradient", "ours, jacfwd gradient"):
-        print(f"  time ratio paper / {name}: {base / times[name]:.2f}x (warm)")
-    print("FI agreement with the NumPy reference (per layer):")
-    for layer in layers:
-        med, corr = agreement(results["ours, smoothed gradient"][layer], ref[layer])
-        _, corr_j = agreement(results["ours, jacfwd gradient"][layer], ref[layer])
-        print(
-            f"  {layer:6s} smoothed: median rel. diff {med:.2e}, corr {corr:.6f};"
-            f"  jacfwd vs paper: corr {corr_j:.3f}"
-        )
+    print(
+        f"one network, {len(LAYERS)} layers, {args.orientations} orientations x {args.noise} "
+        f"noise samples, {args.size} px, weights {args.weights!r}; conv multiply-adds per image: "
+        f"full {macs_full / 1e6:.0f} M, cone {macs_cone / 1e6:.0f} M ({macs_full / macs_cone:.2f}x)"
+    )
+    print(f"jax {jax.__version__}; {load()} (start)")
+    variants = {
+        "cone, jacfwd": jax_protocol(cone_forward, params, **grid),
+        "full map, jacfwd": jax_protocol(full_forward, params, **grid),
+    }
+    variants = {
+        name: (lambda fn=fn: fn(key, jnp.float32(args.reference))) for name, fn in variants.items()
+    }
+    variants["paper, NumPy on JAX"] = lambda: paper_numpy_on_jax(
+        key, params, args.reference, **grid
+    )
+    if torch is not None and not args.skip_torch:
+        model = torch_model(params)
+        variants["paper, PyTorch eager"] = lambda: paper_pytorch(model, args.reference, **grid)
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    else:
+        print("torch not importable (or --skip-torch): PyTorch baseline NOT measured")
+
+    times = {name: [] for name in variants}
+    results = {}
+    for r in range(args.rounds):
+        line = []
+        for name, fn in variants.items():
+            start = time.perf_counter()
+            results[name] = fn()
+            times[name].append(time.perf_counter() - start)
+            line.append(f"{name} {times[name][-1]:.1f} s")
+        print(f"  round {r + 1}{' (compiles)' if r == 0 else ''}: " + ", ".join(line), flush=True)
+        print(f"    {load()}", flush=True)
+    warm = {n: np.median(t[1:] if len(t) > 1 else t) for n, t in times.items()}
+    print(f"median wall time (rounds {'2..' if args.rounds > 1 else '1'}{args.rounds}):")
+    for name, t in warm.items():
+        print(f"  {name:24s} {t:8.2f} s")
+    for base in ("paper, NumPy on JAX", "paper, PyTorch eager"):
+        if base not in warm:
+            continue
+        for name in ("cone, jacfwd", "full map, jacfwd"):
+            print(f"  speed-up of {name} over {base}: {warm[base] / warm[name]:.2f}x")
+    print(
+        f"  speed-up of cone over full map: {warm['full map, jacfwd'] / warm['cone, jacfwd']:.2f}x"
+    )
+    print("FI agreement per layer:")
+    for layer in LAYERS:
+        err, _ = agreement(results["cone, jacfwd"][layer], results["full map, jacfwd"][layer])
+        _, corr = agreement(results["cone, jacfwd"][layer], results["paper, NumPy on JAX"][layer])
+        text = f"  {layer:6s} cone vs full map: max rel. diff {err:.1e};  jacfwd vs paper corr {corr:.3f}"
+        if "paper, PyTorch eager" in results:
+            _, corr_t = agreement(
+                results["paper, PyTorch eager"][layer], results["paper, NumPy on JAX"][layer]
+            )
+            text += f";  PyTorch vs NumPy-on-JAX paper corr {corr_t:.3f}"
+        print(text)
+    print(load() + " (end)")
 
 
 if __name__ == "__main__":

@@ -338,13 +338,21 @@ _DIMS = ("NHWC", "HWIO", "NHWC")
 _IM2COL_MAX_CHANNELS = 16
 
 
-def _xla_conv(x: jax.Array, w: jax.Array, stride: int, padding: int) -> jax.Array:
+def _pairs(padding) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``p`` or ``((top, bottom), (left, right))`` as the latter."""
+    if isinstance(padding, int):
+        return ((padding, padding), (padding, padding))
+    (t, b), (left, r) = padding
+    return ((int(t), int(b)), (int(left), int(r)))
+
+
+def _xla_conv(x: jax.Array, w: jax.Array, stride: int, padding) -> jax.Array:
     """Ungrouped cross-correlation, NHWC x HWIO -> NHWC (XLA's convolution)."""
-    pad = ((padding, padding), (padding, padding))
+    pad = _pairs(padding)
     return jax.lax.conv_general_dilated(x, w, (stride, stride), pad, dimension_numbers=_DIMS)
 
 
-def _conv2d_im2col(x: jax.Array, w: jax.Array, stride: int, padding: int) -> jax.Array:
+def _conv2d_im2col(x: jax.Array, w: jax.Array, stride: int, padding) -> jax.Array:
     """The same cross-correlation as one matrix product with a patch matrix (im2col).
 
     Linear in ``w``; the kernel tangent of ``_conv_few_channels``. The patch matrix is laid out
@@ -355,7 +363,7 @@ def _conv2d_im2col(x: jax.Array, w: jax.Array, stride: int, padding: int) -> jax
     """
     kh, kw, c_in, c_out = w.shape
     n = x.shape[0]
-    xp = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    xp = jnp.pad(x, ((0, 0), *_pairs(padding), (0, 0)))
     out_h = (xp.shape[1] - kh) // stride + 1
     out_w = (xp.shape[2] - kw) // stride + 1
     patches_t = jnp.concatenate(
@@ -371,7 +379,7 @@ def _conv2d_im2col(x: jax.Array, w: jax.Array, stride: int, padding: int) -> jax
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
-def _conv_few_channels(x: jax.Array, w: jax.Array, stride: int, padding: int) -> jax.Array:
+def _conv_few_channels(x: jax.Array, w: jax.Array, stride: int, padding) -> jax.Array:
     """XLA's convolution with an im2col kernel tangent, for inputs with few channels.
 
     The primal and the input tangent stay XLA convolutions (fast); the kernel tangent is
@@ -400,14 +408,20 @@ def _conv_few_channels_jvp(stride, padding, primals, tangents):
 _conv_few_channels.defjvp(_conv_few_channels_jvp, symbolic_zeros=True)
 
 
-def _conv2d(x: jax.Array, w: jax.Array, stride: int, padding: int) -> jax.Array:
+def _conv2d(x: jax.Array, w: jax.Array, stride: int, padding) -> jax.Array:
     """Ungrouped convolution, choosing the fastest differentiable form for the channel count."""
     if x.shape[-1] < _IM2COL_MAX_CHANNELS:
         return _conv_few_channels(x, w, stride, padding)
     return _xla_conv(x, w, stride, padding)
 
 
-def conv_layer(x: jax.Array, w: jax.Array, b: jax.Array, conv: ConvSpec) -> jax.Array:
+def conv_layer(
+    x: jax.Array,
+    w: jax.Array,
+    b: jax.Array,
+    conv: ConvSpec,
+    padding: tuple[tuple[int, int], tuple[int, int]] | None = None,
+) -> jax.Array:
     """Convolution + bias of one layer; grouped convolutions as per-group convolutions concatenated.
 
     Args:
@@ -415,12 +429,15 @@ def conv_layer(x: jax.Array, w: jax.Array, b: jax.Array, conv: ConvSpec) -> jax.
         w: ``(kh, kw, C_in / groups, C_out)`` kernel (HWIO).
         b: ``(C_out,)`` bias.
         conv: the layer's `ConvSpec` (stride, padding, groups).
+        padding: explicit zero padding ``((top, bottom), (left, right))`` instead of
+            ``conv.padding`` on every side (used by ``vpl_jax.receptive_field`` on crops).
 
     XLA's CPU backend runs ``feature_group_count`` about 4x slower than this split (see
     ``benchmarks/bench_alexnet.py``).
     """
+    pad = conv.padding if padding is None else _pairs(padding)
     if conv.groups == 1:
-        y = _conv2d(x, w, conv.stride, conv.padding)
+        y = _conv2d(x, w, conv.stride, pad)
     else:
         c_in = x.shape[-1] // conv.groups
         c_out = conv.out_channels // conv.groups
@@ -430,7 +447,7 @@ def conv_layer(x: jax.Array, w: jax.Array, b: jax.Array, conv: ConvSpec) -> jax.
                     x[..., g * c_in : (g + 1) * c_in],
                     w[..., g * c_out : (g + 1) * c_out],
                     conv.stride,
-                    conv.padding,
+                    pad,
                 )
                 for g in range(conv.groups)
             ],
