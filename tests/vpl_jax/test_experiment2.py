@@ -236,6 +236,31 @@ def test_frozen_layers_are_bit_identical_after_training_for_every_k():
         assert np.all(change[:k] == 0.0) and np.all(change[k:] > 0.0)
 
 
+@pytest.mark.slow
+def test_face_task_frozen_layers_are_bit_identical_after_training_for_every_k(tmp_path):
+    """The face step programs (morphs inside the step) through the run folder: every chunk's
+    stored final params keep layers 1..k bit for bit and change the others."""
+    config = _smoke(tasks=("face",), folds=(0,), frozen_layers=(0, 1, 2, 3, 4, 5), keep_params=True)
+    experiment2.sweep(config, out_dir=tmp_path, weights=WEIGHTS, progress=False)
+    context = experiment2.prepare(config, out_dir=tmp_path, weights=WEIGHTS)
+    initial = runs.restore_tree(runs.initial_params_path(tmp_path))
+    layers = TINY_TRAIN.layer_names
+    plan = experiment2.chunk_plan(config)
+    assert sorted(c.frozen_layers for c in plan) == [0, 1, 2, 3, 4, 5]
+    for chunk in plan:
+        k = chunk.frozen_layers
+        tree = experiment2.load_chunk(config, context, chunk.index)
+        for i, name in enumerate(layers):
+            for leaf, value in tree["final_params"][name].items():
+                same = np.array_equal(np.asarray(value)[0], np.asarray(initial[name][leaf]))
+                if i < k:
+                    assert same, f"face k={k}: {name}.{leaf} changed"
+                elif leaf == "w":
+                    assert not same, f"face k={k}: {name}.w did not learn"
+        change = tree["layer_change"][0, -1, :, 0]
+        assert np.all(change[:k] == 0.0) and np.all(change[k:] > 0.0)
+
+
 def test_gabor_k0_trains_exactly_as_the_experiment1_engine(smoke_run):
     config, out, ds = smoke_run
     context = experiment2.prepare(config, out_dir=out, weights=WEIGHTS)
