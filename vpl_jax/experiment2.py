@@ -102,6 +102,7 @@ __all__ = [
     "TASKS",
     "TaskResult",
     "apply_overrides",
+    "chunk_conditions",
     "chunk_plan",
     "chunk_status",
     "condition_table",
@@ -342,6 +343,11 @@ class Experiment2Config:
             raise _fail("Experiment2Config.seed", "an int in [0, 2**31)", self.seed)
         if not isinstance(self.keep_params, bool):
             raise _fail("Experiment2Config.keep_params", "True or False", self.keep_params)
+
+    @property
+    def num_chunks(self) -> int:
+        """The number of chunks of `chunk_plan` (as `vpl_jax.experiment.RunConfig.num_chunks`)."""
+        return len(chunk_plan(self))
 
     def units(self, task: str) -> tuple:
         """The references (Gabor, degrees) or folds (face) of ``task``."""
@@ -619,6 +625,15 @@ def chunk_plan(config: Experiment2Config) -> tuple[Chunk, ...]:
         for start in range(0, len(idx), config.chunk_size):
             out.append(Chunk(len(out), task, int(k), idx[start : start + config.chunk_size]))
     return tuple(out)
+
+
+def chunk_conditions(config: Experiment2Config, index: int) -> np.ndarray:
+    """Condition indices of chunk ``index`` (as `vpl_jax.experiment.chunk_conditions`).
+
+    Raises:
+        InputError: an index outside ``[0, num_chunks)``.
+    """
+    return _chunk(config, index).conditions
 
 
 def _reference_code(task: str, reference: float) -> int:

@@ -101,6 +101,17 @@ def test_presets_are_the_papers_design():
         assert experiment2.Experiment2Config.from_dict(config.to_dict()) == config
 
 
+def test_chunk_conditions_and_num_chunks_follow_the_chunk_plan():
+    config = dataclasses.replace(experiment2.preset("cpu-exp2"), chunk_size=5)
+    plan = experiment2.chunk_plan(config)
+    assert config.num_chunks == len(plan) == 2 * 6 * 2  # (task, k) groups of 6: chunks of 5, 1
+    covered = np.concatenate([experiment2.chunk_conditions(config, c.index) for c in plan])
+    np.testing.assert_array_equal(covered, np.arange(len(experiment2.condition_table(config))))
+    for bad in (-1, len(plan), 1.5):
+        with pytest.raises(InputError, match="chunk index"):
+            experiment2.chunk_conditions(config, bad)
+
+
 def test_unit_keys_shared_across_k_distinct_across_units_and_independent_of_the_grid():
     config = _smoke(frozen_layers=(0, 2, 5), folds=(0, 1, 2), dissimilarities=(1, 5))
     table = experiment2.condition_table(config)
