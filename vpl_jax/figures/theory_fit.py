@@ -26,9 +26,7 @@ _GROUP_LABEL = {"readout": "readout (decision layer)", "stack": "conv1-5 mean (l
 
 
 def _letter(ax, letter: str) -> None:
-    ax.text(
-        -0.14, 1.04, letter, transform=ax.transAxes, fontsize=11, fontweight="bold", va="bottom"
-    )
+    ax.text(-0.2, 1.04, letter, transform=ax.transAxes, fontsize=11, fontweight="bold", va="bottom")
 
 
 def _trajectories(ax, fit, group: str, colors) -> bool:
@@ -58,7 +56,7 @@ def _trajectories(ax, fit, group: str, colors) -> bool:
     ax.set(
         xscale="log",
         xlabel="iteration",
-        ylabel=f"{fit.measure} / its value at the last iteration",
+        ylabel=f"{fit.measure} / last value",
     )
     ax.set_title(_GROUP_LABEL[group], fontsize=9)
     return True
