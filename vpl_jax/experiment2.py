@@ -360,10 +360,17 @@ class Experiment2Config:
         return self.dissimilarities
 
     def to_dict(self) -> dict:
-        """A JSON-able description (`from_dict` inverts it)."""
+        """A JSON-able description (`from_dict` inverts it).
+
+        ``train.size_units`` appears only when it is not the default ``"paper"`` (as in
+        `vpl_jax.experiment.RunConfig.to_dict`), so the record and `config_sha256` of a run in the
+        paper's units stay what they were before the field existed, and such runs still resume.
+        """
         tc = dataclasses.asdict(self.train)
         tc["arch"] = self.train.arch.name
         tc["test_separations"] = list(self.train.test_separations)
+        if tc.get("size_units") == "paper":
+            del tc["size_units"]
         out = {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
@@ -528,6 +535,7 @@ _TRAIN_PARSERS: dict[str, Callable] = {
     "sigma_px": float,
     "quantize": _bool,
     "condition_batching": str,
+    "size_units": str,
 }
 _FACE_PARSERS: dict[str, Callable] = {
     "face_source": str,

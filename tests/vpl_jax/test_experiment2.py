@@ -99,6 +99,12 @@ def test_presets_are_the_papers_design():
     for name in experiment2.PRESETS:
         config = experiment2.preset(name)
         assert experiment2.Experiment2Config.from_dict(config.to_dict()) == config
+        # a run in the paper's size units keeps the record it had before TrainConfig.size_units
+        assert "size_units" not in config.to_dict()["train"]
+    image_units = experiment2.apply_overrides(cpu, ["size_units=image"])
+    assert image_units.to_dict()["train"]["size_units"] == "image"
+    assert experiment2.Experiment2Config.from_dict(image_units.to_dict()) == image_units
+    assert experiment2.config_sha256(image_units) != experiment2.config_sha256(cpu)
 
 
 def test_chunk_conditions_and_num_chunks_follow_the_chunk_plan():
