@@ -33,6 +33,7 @@ __all__ = [
     "ARCHITECTURES",
     "ArchSpec",
     "CAFFE_ALEXNET",
+    "CONV_GRADIENTS",
     "ConvSpec",
     "TORCHVISION_ALEXNET",
     "check_params",
@@ -95,6 +96,10 @@ class ArchSpec:
         input_size: the canonical input side in pixels (other sizes are allowed if the stack fits).
         lrn_size, lrn_alpha, lrn_beta, lrn_k: Caffe LRN ``b = a / (k + alpha/n * sum a^2)^beta``.
         pool_window, pool_stride: max-pooling window and stride in pixels.
+        conv_gradient: how ``features`` differentiates the convolutions of >= 16 input
+            channels, one of ``CONV_GRADIENTS``: ``"xla"`` (default; every mode) or
+            ``"forward"`` (reverse mode only; same values). Not a property of the network: a
+            computational choice, kept here so that it is static wherever the spec goes.
     """
 
     name: str
@@ -107,6 +112,7 @@ class ArchSpec:
     lrn_k: float = 1.0
     pool_window: int = 3
     pool_stride: int = 2
+    conv_gradient: str = "xla"
 
     def __repr__(self) -> str:
         # short, so that signatures with an ArchSpec default stay readable
@@ -124,6 +130,10 @@ class ArchSpec:
             )
         if self.in_channels < 1:
             raise InputError(f"ArchSpec.in_channels must be >= 1, got {self.in_channels}")
+        if self.conv_gradient not in ("xla", "forward"):
+            raise InputError(
+                f"ArchSpec.conv_gradient must be 'xla' or 'forward', got {self.conv_gradient!r}"
+            )
         if not self.convs:
             raise InputError("ArchSpec.convs must hold at least one ConvSpec")
         c_in = self.in_channels
@@ -408,10 +418,64 @@ def _conv_few_channels_jvp(stride, padding, primals, tangents):
 _conv_few_channels.defjvp(_conv_few_channels_jvp, symbolic_zeros=True)
 
 
-def _conv2d(x: jax.Array, w: jax.Array, stride: int, padding) -> jax.Array:
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _conv_forward_grads(x: jax.Array, w: jax.Array, stride: int, padding) -> jax.Array:
+    """XLA's convolution whose two gradients are written out as forward convolutions.
+
+    * by input (stride 1): the output gradient convolved with the spatially flipped kernel with
+      input and output channels swapped, padded by ``k - 1 - p``; for stride > 1, XLA's own;
+    * by kernel: the input with batch and channels swapped (``(C, H, W, N)``) convolved with the
+      output gradient as a kernel (``(oh, ow, N, O)``, dilated by the stride).
+
+    Reverse mode only (``custom_vjp``: no ``jvp``/``jacfwd``); ``ArchSpec.conv_gradient``
+    selects it. Measured against XLA's gradients in ``benchmarks/bench_alexnet.py``.
+    """
+    return _xla_conv(x, w, stride, padding)
+
+
+def _conv_forward_grads_fwd(x, w, stride, padding):
+    return _xla_conv(x, w, stride, padding), (x, w)
+
+
+def _conv_forward_grads_bwd(stride, padding, res, dy):
+    x, w = res
+    (pt, pb), (pl, pr) = _pairs(padding)
+    kh, kw = w.shape[:2]
+    if stride == 1:
+        flipped = jnp.transpose(w[::-1, ::-1], (0, 1, 3, 2))
+        pad = ((kh - 1 - pt, kh - 1 - pb), (kw - 1 - pl, kw - 1 - pr))
+        dx = jax.lax.conv_general_dilated(dy, flipped, (1, 1), pad, dimension_numbers=_DIMS)
+        dx = dx[:, : x.shape[1], : x.shape[2], :]
+    else:
+        dx = jax.vjp(lambda x: _xla_conv(x, w, stride, padding), x)[1](dy)[0]
+    lhs = jnp.transpose(x, (3, 1, 2, 0))  # (C, H, W, N): the batch is the contraction
+    rhs = jnp.transpose(dy, (1, 2, 0, 3))  # (oh, ow, N, O)
+    dw = jax.lax.conv_general_dilated(
+        lhs,
+        rhs,
+        (1, 1),
+        ((pt, pb), (pl, pr)),
+        rhs_dilation=(stride, stride),
+        dimension_numbers=_DIMS,
+    )
+    dw = jnp.transpose(dw[:, :kh, :kw, :], (1, 2, 0, 3))
+    return dx, dw
+
+
+_conv_forward_grads.defvjp(_conv_forward_grads_fwd, _conv_forward_grads_bwd)
+
+CONV_GRADIENTS = ("xla", "forward")
+"""How ``features`` differentiates its convolutions (``ArchSpec.conv_gradient``): ``"xla"``,
+XLA's own gradients (any mode, the default), or ``"forward"``, both gradients written out as
+forward convolutions (reverse mode only)."""
+
+
+def _conv2d(x: jax.Array, w: jax.Array, stride: int, padding, gradient: str = "xla") -> jax.Array:
     """Ungrouped convolution, choosing the fastest differentiable form for the channel count."""
     if x.shape[-1] < _IM2COL_MAX_CHANNELS:
         return _conv_few_channels(x, w, stride, padding)
+    if gradient == "forward":
+        return _conv_forward_grads(x, w, stride, _pairs(padding))
     return _xla_conv(x, w, stride, padding)
 
 
@@ -421,6 +485,7 @@ def conv_layer(
     b: jax.Array,
     conv: ConvSpec,
     padding: tuple[tuple[int, int], tuple[int, int]] | None = None,
+    gradient: str = "xla",
 ) -> jax.Array:
     """Convolution + bias of one layer; grouped convolutions as per-group convolutions concatenated.
 
@@ -431,13 +496,17 @@ def conv_layer(
         conv: the layer's `ConvSpec` (stride, padding, groups).
         padding: explicit zero padding ``((top, bottom), (left, right))`` instead of
             ``conv.padding`` on every side (used by ``vpl_jax.receptive_field`` on crops).
+        gradient: one of ``CONV_GRADIENTS`` (how the convolution is differentiated; the same
+            values either way).
 
     XLA's CPU backend runs ``feature_group_count`` about 4x slower than this split (see
     ``benchmarks/bench_alexnet.py``).
     """
     pad = conv.padding if padding is None else _pairs(padding)
+    if gradient not in CONV_GRADIENTS:
+        raise InputError(f"gradient must be one of {CONV_GRADIENTS}, got {gradient=}")
     if conv.groups == 1:
-        y = _conv2d(x, w, conv.stride, pad)
+        y = _conv2d(x, w, conv.stride, pad, gradient)
     else:
         c_in = x.shape[-1] // conv.groups
         c_out = conv.out_channels // conv.groups
@@ -448,6 +517,7 @@ def conv_layer(
                     w[..., g * c_out : (g + 1) * c_out],
                     conv.stride,
                     pad,
+                    gradient,
                 )
                 for g in range(conv.groups)
             ],
@@ -563,7 +633,7 @@ def _features(params: dict, images: jax.Array, arch: ArchSpec) -> dict:
     x = images
     for i, conv in enumerate(arch.convs, start=1):
         p = params[conv.name]
-        x = jax.nn.relu(conv_layer(x, p["w"], p["b"], conv))
+        x = jax.nn.relu(conv_layer(x, p["w"], p["b"], conv, gradient=arch.conv_gradient))
         out[conv.name] = x
         if conv.lrn:
             x = lrn(x, arch.lrn_size, arch.lrn_alpha, arch.lrn_beta, arch.lrn_k)

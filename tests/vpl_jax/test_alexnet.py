@@ -359,3 +359,67 @@ def test_conv_custom_derivatives_match_xla_convolution(x_shape, w_shape, stride,
         )
         jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9), got, want)
         assert np.max(np.abs(want["second"])) > 1.0
+
+
+@pytest.mark.parametrize(
+    ("x_shape", "w_shape", "stride", "padding"),
+    [
+        ((2, 9, 9, 16), (3, 3, 16, 5), 1, ((1, 1), (1, 1))),
+        ((2, 11, 10, 16), (5, 5, 16, 4), 1, ((2, 2), (0, 1))),
+        ((1, 12, 13, 16), (3, 3, 16, 3), 2, ((1, 0), (1, 1))),  # stride 2, floor remainder
+        ((1, 23, 23, 16), (11, 11, 16, 2), 4, ((0, 0), (0, 0))),
+    ],
+)
+def test_forward_conv_gradients_equal_xla(x_shape, w_shape, stride, padding):
+    """The custom_vjp convolution (both gradients as forward convolutions) has the value and the
+    input and kernel gradients of jax.grad of lax.conv_general_dilated (float64, 1e-10)."""
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(12)
+        x = jnp.asarray(rng.normal(size=x_shape))
+        w = jnp.asarray(rng.normal(size=w_shape))
+
+        def ref(x, w):
+            return jax.lax.conv_general_dilated(
+                x, w, (stride, stride), padding, dimension_numbers=("NHWC", "HWIO", "NHWC")
+            )
+
+        def ours(x, w):
+            return alexnet._conv_forward_grads(x, w, stride, padding)
+
+        g = jnp.asarray(rng.normal(size=ref(x, w).shape))
+
+        def grads(conv):
+            loss = lambda x, w: jnp.sum(conv(x, w) * g) + jnp.sum(jnp.sin(conv(x, w)))
+            return conv(x, w), jax.grad(loss, argnums=(0, 1))(x, w)
+
+        got, want = jax.jit(lambda: grads(ours))(), jax.jit(lambda: grads(ref))()
+        jax.tree.map(
+            lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10), got, want
+        )
+        assert float(jnp.max(jnp.abs(want[1][1]))) > 1.0
+
+
+def test_forward_conv_gradients_in_the_training_loss():
+    """The siamese loss and its gradient with conv_gradient="forward" equal XLA's (float32), on a
+    narrow Caffe-like stack (groups, LRN, pools; >= 16 input channels per group, so every layer
+    takes the forward-convolution gradients) that compiles in seconds."""
+    from vpl_jax import siamese
+
+    narrow = dataclasses.replace(
+        CAFFE_ALEXNET,
+        name="narrow",
+        in_channels=16,
+        convs=tuple(dataclasses.replace(c, out_channels=32) for c in CAFFE_ALEXNET.convs),
+    )
+    arch = dataclasses.replace(narrow, conv_gradient="forward")
+    params = siamese.init_model(_random_params(13, narrow), narrow, 67)
+    params["readout"] = jax.tree.map(lambda a: a + 0.01, params["readout"])
+    ref, tgt = _images(14, (4, 67, 67, 16)), _images(15, (4, 67, 67, 16))
+    labels = jnp.array([0.0, 1.0, 1.0, 0.0])
+    step = jax.jit(jax.value_and_grad(siamese.loss), static_argnums=4)
+    got, want = step(params, ref, tgt, labels, arch), step(params, ref, tgt, labels, narrow)
+    assert float(jnp.max(jnp.abs(want[1]["conv1"]["w"]))) > 0  # gradients reach conv1
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * float(jnp.max(jnp.abs(b))))
+    with pytest.raises(ValueError, match="conv_gradient"):
+        dataclasses.replace(CAFFE_ALEXNET, conv_gradient="im2col")
