@@ -1,9 +1,11 @@
 """Figure 2 of the paper: behaviour of networks grouped by training separation.
 
-Panels (`figure_2`): A, accuracy against iteration per training separation for the trained test
-and the four transfer tests (top row), with the iteration-1 accuracy and the transfer index below;
-B, final transfer accuracy against training separation (mean +- SD) with the Fig. 2B regression;
-C, the train x test separation matrices of each transfer test. Computations are those of
+Panels (`figure_2`, lettered A, B, C, ... in reading order; the paper's panel in brackets):
+accuracy against iteration per training separation for the trained test and the four transfer
+tests (top row, [2A]), with the iteration-1 accuracy and the transfer index below ([2A]); the
+final transfer accuracy against training separation (mean +- SD) with the Fig. 2B regression
+([2B]); the train x test separation matrices of each transfer test ([2C]). Two journal columns
+wide (`vpl_jax.figures.style`). Computations are those of
 `vpl_jax.analysis.behaviour`; a panel whose data the run lacks says so instead of failing.
 
 Accuracy is the paper's mean p(correct) (its Eq. 1, ``accuracy``) unless ``symmetric=True``
@@ -18,6 +20,7 @@ import numpy as np
 
 from vpl_jax.analysis import behaviour
 from vpl_jax.analysis.significance import format_p
+from vpl_jax.figures import style
 from vpl_jax.figures.style import iteration_axis, separation_colors, unavailable
 
 __all__ = ["DISAGREEMENT", "figure_2", "metrics_disagree"]
@@ -37,13 +40,15 @@ def metrics_disagree(ds, threshold: float = DISAGREEMENT) -> bool:
     return bool(np.any(diff[np.isfinite(diff)] > threshold))
 
 
-def _regression_label(row) -> str:
+def _regression_label(row, *, short: bool = False) -> str:
     if not row.testable:
         return "not testable"
+    if short:
+        return f"b={row.beta:+.2g}, p={format_p(row.p)}"
     return f"b={row.beta:+.3f}, p={format_p(row.p)}, R2={row.r2_term:.2f}"
 
 
-def _panel_a(ds, axes_acc, axes_low, acc_var: str) -> None:
+def _panel_a(ds, axes_acc, axes_low, acc_var: str, legend_axes) -> None:
     tests = [str(t) for t in ds.test.values]
     x = iteration_axis(ds)
     curves = behaviour.accuracy_curves(ds, variable=acc_var)
@@ -53,16 +58,16 @@ def _panel_a(ds, axes_acc, axes_low, acc_var: str) -> None:
         for sep in seps:
             m = curves["mean"].sel(separation=sep, test=test).values
             s = curves["sd"].sel(separation=sep, test=test).values
-            ax.plot(x, m, color=colors[sep], label=f"{sep:g} deg")
+            ax.plot(x, m, color=colors[sep], label=f"{sep:g}°")
             ax.fill_between(x, m - s, m + s, color=colors[sep], alpha=0.15, lw=0)
         ax.axhline(0.5, color="k", lw=0.5)
-        ax.set(
-            xscale="log",
-            title=f"A  {test}",
-            xlabel="iteration (0 drawn at 0.5)",
-            ylabel="accuracy (p correct)",
-        )
-    axes_acc[0].legend(title="training sep.", fontsize=7, title_fontsize=7)
+        ax.set(xscale="log", title=test, xlabel="iteration", ylabel="accuracy")
+    handles, labels = axes_acc[0].get_legend_handles_labels()
+    handles.append(plt.Rectangle((0, 0), 1, 1, color="0.6", alpha=0.3, lw=0))
+    labels.append("± SD")
+    handles.append(plt.Line2D([], [], color="k", lw=0.5))
+    labels.append("chance")
+    legend_axes[0].legend(handles, labels, title="training sep.\n(mean over refs)", loc="center")
     for ax in axes_acc[len(tests) :]:
         ax.set_visible(False)
     # bottom-left: iteration-1 accuracy against training separation
@@ -83,9 +88,10 @@ def _panel_a(ds, axes_acc, axes_low, acc_var: str) -> None:
             xscale="log",
             xlabel="training separation (deg)",
             ylabel="accuracy at iteration 1",
-            title="A  initial accuracy",
+            title="initial accuracy",
         )
-        ax0.legend(fontsize=7)
+        legend_axes[1].legend(*ax0.get_legend_handles_labels(), title="test\n(mean ± SD)",
+                              loc="center")  # fmt: skip
     else:
         unavailable(ax0, "iteration-1 accuracy")
     transfer = [t for t in behaviour.TRANSFER_TESTS if t in tests]
@@ -101,18 +107,13 @@ def _panel_a(ds, axes_acc, axes_low, acc_var: str) -> None:
             ax.plot(x, m, color=colors[sep])
             ax.fill_between(x, m - s, m + s, color=colors[sep], alpha=0.15, lw=0)
         ax.axhline(1.0, color="k", lw=0.5)
-        ax.set(
-            xscale="log",
-            xlabel="iteration (0 drawn at 0.5)",
-            ylabel="transfer index (acc / acc trained)",
-            title=f"A  transfer index {test}",
-        )
+        ax.set(xscale="log", xlabel="iteration", ylabel="transfer index", title=f"TI {test}")
 
 
-def _panel_b(ds, ax, acc_var: str, other: str | None = None) -> None:
+def _panel_b(ds, ax, acc_var: str, other: str | None = None, legend_ax=None) -> None:
     tests = [t for t in behaviour.TRANSFER_TESTS if t in [str(v) for v in ds.test.values]]
     if not tests:
-        unavailable(ax, "B final transfer accuracy")
+        unavailable(ax, "final transfer accuracy")
         return
     fin = behaviour.final_transfer_accuracy(ds, variable=acc_var, tests=tests)
     table = behaviour.final_transfer_regression(ds, variable=acc_var, tests=tests).set_index("test")
@@ -126,7 +127,7 @@ def _panel_b(ds, ax, acc_var: str, other: str | None = None) -> None:
             marker="o",
             ms=3,
             capsize=2,
-            label=f"{test}: {_regression_label(table.loc[test])}",
+            label=f"{test}: {_regression_label(table.loc[test], short=True)}",
         )
         colors[test] = bars.lines[0].get_color()
     if other is not None:
@@ -145,23 +146,24 @@ def _panel_b(ds, ax, acc_var: str, other: str | None = None) -> None:
         xscale="log",
         xlabel="training separation (deg)",
         ylabel="final accuracy (p correct)",
-        title="B  final transfer accuracy (mean +- SD)",
+        title="final transfer acc.",
     )
-    ax.legend(
-        fontsize=6,
-        title="regression acc ~ ln(training sep.)",
-        title_fontsize=6,
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.22),
+    (legend_ax or ax).legend(
+        *ax.get_legend_handles_labels(),
+        title="test (mean ± SD):\nacc ~ ln(training sep.)",
+        loc="center left",
+        borderaxespad=0.0,
+        fontsize=style.FONT_SIZE - 2,
     )
 
 
-def _panel_c(ds, axes, fig, sep_var: str) -> None:
+def _panel_c(ds, axes, fig, sep_var: str, cbar_ax) -> None:
     have_tests = [str(v) for v in ds.test.values]
     tests = [t for t in behaviour.TRANSFER_TESTS if t in have_tests]
     if sep_var not in ds.data_vars or "test_separation" not in ds.dims or not tests:
         for ax in axes:
-            unavailable(ax, "C train x test separation matrices")
+            unavailable(ax, "train x test separation matrices")
+        cbar_ax.set_visible(False)
         return
     mats = behaviour.separation_matrices(ds, variable=sep_var)["mean"]
     table = behaviour.separation_regression(ds, variable=sep_var, tests=tests)
@@ -173,22 +175,35 @@ def _panel_c(ds, axes, fig, sep_var: str) -> None:
     image = None
     for ax, test in zip(axes, tests, strict=False):
         image = ax.imshow(
-            mats.sel(test=test).values, vmin=vmin, vmax=vmax, cmap="magma", origin="upper"
+            mats.sel(test=test).values,
+            vmin=vmin,
+            vmax=vmax,
+            cmap=style.HEATMAP_CMAP,
+            origin="upper",
+            aspect="auto",
         )
-        ax.set_xticks(range(test_seps.size), [f"{s:g}" for s in test_seps], fontsize=7)
-        ax.set_yticks(range(train_seps.size), [f"{s:g}" for s in train_seps], fontsize=7)
-        ax.set(xlabel="test separation (deg)", ylabel="training separation (deg)")
+        ax.set_xticks(range(test_seps.size), [f"{s:g}" for s in test_seps])
+        ax.set_yticks(range(train_seps.size), [f"{s:g}" for s in train_seps])
+        ax.tick_params(axis="x", labelrotation=90)
+        ax.set(xlabel="test sep. (deg)", ylabel="training sep. (deg)")
         rows = table[table.test == test].set_index("term")
-        lines = [f"C  {test}"]
+        lines = [test]
         for term, short in (("log_test_sep", "test"), ("log_train_sep", "train")):
-            lines.append(f"{short}: {_regression_label(rows.loc[term])}")
-        ax.set_title("\n".join(lines), fontsize=7)
+            row = rows.loc[term]
+            if row.testable:
+                lines += [f"{short}: b={row.beta:+.2g}", f"   p={format_p(row.p)}"]
+            else:
+                lines += [f"{short}: not testable"]
+        ax.set_title("\n".join(lines), fontsize=style.FONT_SIZE - 2, loc="left")
     for ax in axes[len(tests) :]:
         ax.set_visible(False)
     if image is not None:
-        fig.colorbar(image, ax=list(axes), shrink=0.8, label="final accuracy (p correct)")
+        fig.colorbar(image, cax=cbar_ax, label="final accuracy (p correct)")
+    else:
+        cbar_ax.set_visible(False)
 
 
+@style.styled
 def figure_2(ds, *, symmetric: bool = False, show_other: bool | None = None) -> plt.Figure:
     """The paper's Fig. 2 from a results Dataset (`vpl_jax.experiment.results_dataset`).
 
@@ -200,33 +215,44 @@ def figure_2(ds, *, symmetric: bool = False, show_other: bool | None = None) -> 
             None (default) does so where the two disagree (`metrics_disagree`).
 
     Returns:
-        A matplotlib Figure (3 rows x 5 columns of panels).
+        A matplotlib Figure (3 rows x 5 columns of panels, two journal columns wide, panels
+        lettered A, B, C, ...).
 
     Raises:
         ValueError: ``ds`` is not a results Dataset (no ``accuracy``/``separation_deg``).
     """
     behaviour.check_dataset(ds, ["accuracy_sym" if symmetric else "accuracy", "separation_deg"])
-    fig = plt.figure(figsize=(19, 12))
-    grid = fig.add_gridspec(3, 5, hspace=0.55, wspace=0.35)
+    fig = plt.figure(figsize=style.figure_size(2, height=7.0))
+    grid = fig.add_gridspec(
+        3, 6, width_ratios=[1, 1, 1, 1, 1, 0.75], left=0.075, right=0.94, top=0.9,
+        bottom=0.07, wspace=0.75, hspace=0.8,
+    )  # fmt: skip
     axes_acc = [fig.add_subplot(grid[0, j]) for j in range(5)]
     axes_low = [fig.add_subplot(grid[1, j]) for j in range(5)]
-    ax_b = fig.add_subplot(grid[2, 0])
-    axes_c = [fig.add_subplot(grid[2, j]) for j in range(1, 5)]
+    low = grid[2, :].subgridspec(1, 7, width_ratios=[1, 1.75, 0.65, 0.65, 0.65, 0.65, 0.07],
+                                 wspace=0.9)  # fmt: skip
+    legend_axes = [fig.add_subplot(grid[i, 5], label="legend") for i in range(2)]
+    legend_axes.append(fig.add_subplot(low[0, 1], label="legend"))
+    for ax in legend_axes:
+        ax.axis("off")
+    ax_b = fig.add_subplot(low[0, 0])
+    axes_c = [fig.add_subplot(low[0, j]) for j in range(2, 6)]
+    cbar_ax = fig.add_subplot(low[0, 6], label="<colorbar>")
     acc_var = "accuracy_sym" if symmetric else "accuracy"
     sep_var = "separation_accuracy_sym" if symmetric else "separation_accuracy"
-    _panel_a(ds, axes_acc, axes_low, acc_var)
+    _panel_a(ds, axes_acc, axes_low, acc_var, legend_axes)
     other_var = "accuracy" if symmetric else "accuracy_sym"
     if show_other is None:
         show_other = metrics_disagree(ds)
     show_other = bool(show_other) and other_var in ds.data_vars
-    _panel_b(ds, ax_b, acc_var, other_var if show_other else None)
-    _panel_c(ds, axes_c, fig, sep_var)
+    _panel_b(ds, ax_b, acc_var, other_var if show_other else None, legend_axes[2])
+    _panel_c(ds, axes_c, fig, sep_var, cbar_ax)
     metric = "symmetrised max(m, 1-m)" if symmetric else "mean p(correct), Eq. 1"
     title = (
-        f"Fig. 2, behaviour: {ds.sizes['condition']} networks ({ds.attrs.get('preset', '')}); "
-        f"accuracy: {metric}"
+        f"Fig. 2, behaviour: {ds.sizes['condition']} networks ({ds.attrs.get('preset', '')})\n"
+        f"accuracy: {metric}; iteration 0 drawn at 0.5; A-J: paper 2A, K: 2B, L-O: 2C"
     )
     if int(ds.attrs.get("weights_random", 0)):
         title += ", RANDOM weights (not pretrained)"
     fig.suptitle(title)
-    return fig
+    return style.finish(fig)

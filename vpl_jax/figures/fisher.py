@@ -10,6 +10,7 @@ from vpl_jax.analysis.recording import PROTOCOL_LAYERS
 from vpl_jax.analysis.significance import ALPHA
 from vpl_jax.analysis.tuning import FISHER_COLUMNS
 from vpl_jax.analysis.tuning_run import fisher_gains
+from vpl_jax.figures import style
 
 __all__ = ["figure_4"]
 
@@ -27,6 +28,7 @@ def _mean_sem(frame):
     return curves.columns.to_numpy(np.float64), mean, sem, values
 
 
+@style.styled
 def figure_4(fisher, *, layers=PROTOCOL_LAYERS, separations=None, alpha=ALPHA) -> plt.Figure:
     """FI vs test orientation (relative to TO): panels layer x training separation.
 
@@ -75,7 +77,10 @@ def figure_4(fisher, *, layers=PROTOCOL_LAYERS, separations=None, alpha=ALPHA) -
     fig, axes = plt.subplots(
         len(layers),
         len(separations),
-        figsize=(2.6 * len(separations) + 1, 2.0 * len(layers) + 0.8),
+        figsize=style.figure_size(
+            2 if len(separations) > 2 else 1.5 if len(separations) == 2 else 1,
+            height=1.35 * len(layers) + 0.9,
+        ),
         squeeze=False,
         sharex=True,
     )
@@ -93,7 +98,7 @@ def figure_4(fisher, *, layers=PROTOCOL_LAYERS, separations=None, alpha=ALPHA) -
             if i == len(layers) - 1:
                 ax.set_xlabel("test orientation - TO (deg)")
             if tr.empty or nv.empty or not np.isfinite(tr["fi"]).any():
-                ax.text(0.5, 0.5, "not available", ha="center", va="center", transform=ax.transAxes)
+                style.no_data(ax, "FI curves", "no trained or naive network")
                 continue
             for rows, color, label in ((nv, "0.6", "naive"), (tr, "k", "trained")):
                 theta, mean, sem, _ = _mean_sem(rows)
@@ -101,10 +106,17 @@ def figure_4(fisher, *, layers=PROTOCOL_LAYERS, separations=None, alpha=ALPHA) -
                 ax.fill_between(theta, mean - sem, mean + sem, color=color, alpha=0.25, lw=0)
             p = p_by_cell.get((layer, sep), np.nan)
             if np.isfinite(p) and p < alpha / n_tests:
-                ax.text(0.05, 0.88, "*", transform=ax.transAxes, fontsize=16)
+                ax.text(0.05, 0.88, "*", transform=ax.transAxes, fontsize=12)
             ax.axvline(0.0, color="k", lw=0.5, ls=":")
-            if i == 0 and j == 0:
-                ax.legend(fontsize=7, loc="upper right")
+    handles = [
+        plt.Line2D([], [], color="k", lw=1.2),
+        plt.Line2D([], [], color="0.6", lw=1.2),
+        plt.Rectangle((0, 0), 1, 1, color="0.6", alpha=0.25, lw=0),
+        plt.Line2D([], [], color="k", lw=0.5, ls=":"),
+        plt.Line2D([], [], ls="none", marker="$*$", color="k", ms=6),
+    ]
+    names = ["trained", "naive", "± SEM", "TO", f"FI gain within ±10°, p < {alpha:g}/{n_tests}"]
     fig.suptitle("Population linear Fisher information (Eq. 6), mean $\\pm$ SEM over networks")
-    fig.tight_layout()
-    return fig
+    fig.legend(handles, names, loc="lower center", ncol=len(names), frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return style.finish(fig)

@@ -6,10 +6,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from theory.checks import InputError
+from vpl_jax.figures import style
 
 __all__ = ["learning_curves"]
 
 
+@style.styled
 def learning_curves(ds, *, variable: str = "accuracy") -> plt.Figure:
     """Learning curves of a run (`vpl_jax.experiment.results_dataset`).
 
@@ -33,7 +35,9 @@ def learning_curves(ds, *, variable: str = "accuracy") -> plt.Figure:
     acc = ds[variable]
     its = ds.iteration.values.astype(float)
     x = np.where(its == 0, 0.5, its)
-    fig, (ax_acc, ax_change) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (ax_acc, ax_change) = plt.subplots(
+        1, 2, figsize=style.figure_size(2, height=3.0), layout="constrained"
+    )
     styles = dict(zip(ds.test.values, ["-", "--", ":", "-.", (0, (1, 3))], strict=False))
     seps = np.unique(ds.separation_deg.values)
     colors = plt.cm.viridis(np.linspace(0.0, 0.85, len(seps)))
@@ -53,20 +57,24 @@ def learning_curves(ds, *, variable: str = "accuracy") -> plt.Figure:
         ylim=(min(0.45, float(acc.min()) - 0.02), 1.01),
     )
     ax_acc.axhline(0.5, color="k", lw=0.5)
-    ax_acc.legend(fontsize=7, ncol=2)
+    style.legend_outside(ax_acc, where="below", ncol=3)
     change = ds.layer_change.sel(measure="d_rel1").mean("condition")
-    for layer in ds.layer.values:
-        ax_change.plot(x, change.sel(layer=layer), label=layer)
-    ax_change.set(
-        xscale="log",
-        yscale="log",
-        xlabel="iteration (0 drawn at 0.5)",
-        ylabel="d_rel1 (relative change)",
-    )
-    ax_change.legend(fontsize=7)
+    values = change.values
+    if np.any(np.isfinite(values) & (values > 0)):
+        for layer in ds.layer.values:
+            ax_change.plot(x, change.sel(layer=layer), label=layer)
+        ax_change.set(
+            xscale="log",
+            yscale="log",
+            xlabel="iteration (0 drawn at 0.5)",
+            ylabel="d_rel1 (relative change)",
+        )
+        style.legend_outside(ax_change, where="below", ncol=3, title="layer (mean)")
+    else:
+        ax_change.set(xlabel="iteration (0 drawn at 0.5)", ylabel="d_rel1 (relative change)")
+        style.no_data(ax_change, "layer change", "no layer changed (d_rel1 = 0)")
     title = f"{ds.attrs.get('preset', '')}: weights {ds.attrs.get('weights', '?')}"
     if int(ds.attrs.get("weights_random", 0)):
         title += " (RANDOM, not pretrained)"
     fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return style.finish(fig)

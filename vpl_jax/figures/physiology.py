@@ -11,12 +11,14 @@ testable says why instead of drawing numbers. Angles are in degrees.
 from __future__ import annotations
 
 import math
+import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from vpl_jax.analysis import physiology as ph
 from vpl_jax.analysis.significance import ALPHA
+from vpl_jax.figures import style
 
 _TRAINED = "black"
 _NAIVE = "0.6"
@@ -34,11 +36,10 @@ def _untestable_panel(ax, c: ph.Comparison) -> bool:
     ax.text(
         0.5,
         0.5,
-        "not testable:\n" + c.reason,
+        textwrap.fill("not testable: " + c.reason, width=28),
         ha="center",
         va="center",
-        wrap=True,
-        fontsize=7,
+        fontsize=style.FONT_SIZE - 1,
         transform=ax.transAxes,
     )
     return True
@@ -98,7 +99,7 @@ def _slope_bars(ax, c: ph.Comparison, title: str) -> None:
         rotation=45,
         fontsize=7,
     )
-    ax.legend(fontsize=7)
+    style.legend_outside(ax, where="below", ncol=2)
 
 
 def _po_hist(ax, c: ph.Comparison, title: str, uniform: bool = False) -> None:
@@ -124,7 +125,7 @@ def _po_hist(ax, c: ph.Comparison, title: str, uniform: bool = False) -> None:
             1.0 / len(s[s["group"] == "trained"]), color="tab:blue", lw=0.8, ls=":", label="uniform"
         )
     ax.axvline(0.0, color="k", lw=0.5)
-    ax.legend(fontsize=7)
+    style.legend_outside(ax, where="below", ncol=2)
 
 
 def _distribution(ax, table, measure, layer, prec, c: ph.Comparison, xlabel, log=False):
@@ -162,7 +163,7 @@ def _distribution(ax, table, measure, layer, prec, c: ph.Comparison, xlabel, log
             label=f"{label} (n={v.size})",
         )
         ax.axvline(float(np.mean(v)), color=color, ls="--", lw=1.0)
-    ax.legend(fontsize=7)
+    style.legend_outside(ax, where="below", ncol=2)
 
 
 def _examples(ax, table, curves, layer, prec, n_examples):
@@ -175,7 +176,7 @@ def _examples(ax, table, curves, layer, prec, n_examples):
         ylabel="mean response (a.u.)",
     )
     if g.trained.empty:
-        ax.text(0.5, 0.5, "no common units", ha="center", transform=ax.transAxes)
+        style.no_data(ax, "example curves", "no common units")
         return
     naive_pos = {
         (round(float(r), 6), int(u)): i
@@ -192,9 +193,10 @@ def _examples(ax, table, curves, layer, prec, n_examples):
         if shown >= n_examples:
             break
     ax.axvline(0.0, color="k", lw=0.5)
-    ax.legend(fontsize=7)
+    style.legend_outside(ax, where="below", ncol=2)
 
 
+@style.styled
 def figure_6(
     table,
     curves=None,
@@ -217,7 +219,9 @@ def figure_6(
         **kwargs: passed to the comparisons (``alpha``, ``min_units``).
     """
     rows = 3 if curves is not None else 2
-    fig, axes = plt.subplots(rows, 2, figsize=(10, 3.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, 2, figsize=style.figure_size(2, height=2.4 * rows), squeeze=False
+    )
     if curves is not None:
         c = np.asarray(curves, dtype=float)
         for ax, lay in zip(axes[0], (layer, "conv5"), strict=True):
@@ -228,16 +232,16 @@ def figure_6(
         _slope_bars(
             axes[0, j],
             ph.schoups_slope(table, prec, layer=layer, **kwargs),
-            f"C: {lname}, {prec:g} deg",
+            f"{lname}, {prec:g} deg [6C]",
         )
         _po_hist(
             axes[1, j],
             ph.po_distribution_ks(table, layer, prec, **kwargs),
-            f"E: {lname}, {prec:g} deg",
+            f"{lname}, {prec:g} deg [6E]",
         )
     fig.suptitle("Fig. 6: comparison with Schoups et al. (2001)")
     fig.tight_layout()
-    return fig
+    return style.finish(fig)
 
 
 def _ghose_bars(ax, c: ph.Comparison, ylabel: str, title: str) -> None:
@@ -272,9 +276,10 @@ def _ghose_bars(ax, c: ph.Comparison, ylabel: str, title: str) -> None:
         lw=0.8,
         label="naive",
     )
-    ax.legend(fontsize=7)
+    style.legend_outside(ax, where="below", ncol=2)
 
 
+@style.styled
 def figure_7(
     table,
     *,
@@ -290,43 +295,44 @@ def figure_7(
     naive means as open circles; the title gives the one-way ANOVA p across bins.
     """
     cols = [(lay, p) for lay in layers for p in (high_deg, low_deg)]
-    fig, axes = plt.subplots(2, len(cols), figsize=(3.6 * len(cols), 7.2), squeeze=False)
+    fig, axes = plt.subplots(2, len(cols), figsize=style.figure_size(2, height=4.6), squeeze=False)
     for j, (lay, prec) in enumerate(cols):
         name = f"layer {ph.LAYERS.index(lay) + 1}, {prec:g} deg"
         _ghose_bars(
             axes[0, j],
             ph.ghose_by_po(table, "amplitude", lay, prec, **kwargs),
             "tuning amplitude (a.u.)",
-            f"B: {name}",
+            f"{name} [7B]",
         )
         _ghose_bars(
             axes[1, j],
             ph.ghose_by_po(table, "var_ratio", lay, prec, **kwargs),
             "variance ratio (a.u.)",
-            f"D: {name}",
+            f"{name} [7D]",
         )
     fig.suptitle("Fig. 7: comparison with Ghose et al. (2002)")
     fig.tight_layout()
-    return fig
+    return style.finish(fig)
 
 
+@style.styled
 def figure_8(
     table, *, high_deg=ph.HIGH_PRECISION_DEG, low_deg=ph.LOW_PRECISION_DEG, layer="conv5", **kwargs
 ) -> plt.Figure:
     """Fig. 8 (Raiguel et al., 2006), layer 5: slope by |PO - TO| on common units (B), PO
     distribution vs uniform (D), SI (F) and normalised variance at PO (H), at both precisions."""
-    fig, axes = plt.subplots(4, 2, figsize=(10, 14), squeeze=False)
+    fig, axes = plt.subplots(4, 2, figsize=style.figure_size(2, height=8.6), squeeze=False)
     lname = f"layer {ph.LAYERS.index(layer) + 1}"
     for j, prec in enumerate((high_deg, low_deg)):
         _slope_bars(
             axes[0, j],
             ph.raiguel_slope(table, prec, layer=layer, **kwargs),
-            f"B: {lname}, {prec:g} deg (common units)",
+            f"{lname}, {prec:g} deg (common units) [8B]",
         )
         _po_hist(
             axes[1, j],
             ph.po_uniformity_ks(table, layer, prec, **kwargs),
-            f"D: {lname}, {prec:g} deg (trained vs uniform)",
+            f"{lname}, {prec:g} deg (trained vs uniform) [8D]",
             uniform=True,
         )
         _distribution(
@@ -350,9 +356,10 @@ def figure_8(
         )
     fig.suptitle("Fig. 8: comparison with Raiguel et al. (2006)")
     fig.tight_layout()
-    return fig
+    return style.finish(fig)
 
 
+@style.styled
 def figure_9(
     table,
     curves=None,
@@ -365,7 +372,7 @@ def figure_9(
     """Fig. 9 (Yang & Maunsell, 2004), layer 5: tuning amplitude (B), best discriminability
     (D, one-sided MWU trained < naive) and, given ``curves``, the PO-aligned normalised tuning
     curves (F; red lines: orientations where trained < naive, MWU at alpha / O)."""
-    fig, axes = plt.subplots(3, 2, figsize=(10, 11), squeeze=False)
+    fig, axes = plt.subplots(3, 2, figsize=style.figure_size(2, height=7.6), squeeze=False)
     for j, prec in enumerate((high_deg, low_deg)):
         _distribution(
             axes[0, j],
@@ -389,12 +396,12 @@ def figure_9(
         ax = axes[2, j]
         ax.set(xlabel="orientation - PO (deg)", ylabel="normalised response (max = 1)")
         if curves is None:
-            ax.set_title(f"F: layer 5, {prec:g} deg")
-            ax.text(0.5, 0.5, "no tuning curves given", ha="center", transform=ax.transAxes)
+            ax.set_title(f"layer 5, {prec:g} deg")
+            style.no_data(ax, "tuning curves", "none given")
             continue
         c = ph.tuning_width(table, curves, layer, prec, **kwargs)
         ax.set_title(
-            f"F: layer {ph.LAYERS.index(layer) + 1}, {prec:g} deg\n{_p_text(c, 'range x train')}"
+            f"layer {ph.LAYERS.index(layer) + 1}, {prec:g} deg\n{_p_text(c, 'range x train')} [9F]"
         )
         s = c.summary
         if s["mean_trained"].notna().any():
@@ -414,10 +421,10 @@ def figure_9(
         ax.axvspan(-half, half, color="tab:blue", alpha=0.06, label="preferred range")
         if not c.testable:
             _untestable_panel(ax, c)
-        ax.legend(fontsize=7)
+        style.legend_outside(ax, where="below", ncol=2)
     fig.suptitle("Fig. 9: comparison with Yang & Maunsell (2004)")
     fig.tight_layout()
-    return fig
+    return style.finish(fig)
 
 
 def _shares_text(r: ph.SensitivityRegression) -> str:
@@ -432,6 +439,7 @@ def _shares_text(r: ph.SensitivityRegression) -> str:
     )
 
 
+@style.styled
 def figure_10(layer_table=None, unit_level_table=None, table=None, *, alpha=ALPHA) -> plt.Figure:
     """Fig. 10: initial sensitivity vs learning (Eq. 7).
 
@@ -445,7 +453,13 @@ def figure_10(layer_table=None, unit_level_table=None, table=None, *, alpha=ALPH
             (common units, all precisions).
         alpha: significance level for the correlations.
     """
-    fig, axes = plt.subplots(3, 5, figsize=(18, 11), squeeze=False)
+    fig, axes = plt.subplots(
+        3,
+        5,
+        figsize=style.figure_size(2, height=8.6),
+        squeeze=False,
+        gridspec_kw=dict(left=0.08, right=0.98, top=0.93, bottom=0.1, hspace=1.25, wspace=0.75),
+    )
     gs = axes[0, 0].get_gridspec()
     for ax in axes[0, :3]:
         ax.remove()
@@ -456,7 +470,7 @@ def figure_10(layer_table=None, unit_level_table=None, table=None, *, alpha=ALPH
     ax_t.axis("off")
     lines = []
     ax_a.set(
-        title="A: layer change vs naive layer FI at TO",
+        title="layer change vs naive layer FI at TO",
         xlabel="naive FI at TO (1/deg$^2$)",
         ylabel="d_rel1 (relative change)",
     )
@@ -467,9 +481,9 @@ def figure_10(layer_table=None, unit_level_table=None, table=None, *, alpha=ALPH
             ax_a.scatter(g["fi"], g["d_rel1"], s=10, label=f"layer {int(li)}")
         if (layer_table["fi"] > 0).all():
             ax_a.set_xscale("log")
-        ax_a.legend(fontsize=7)
+        style.legend_outside(ax_a, where="below", ncol=2)
     else:
-        ax_a.text(0.5, 0.5, "no layer-level table", ha="center", transform=ax_a.transAxes)
+        style.no_data(ax_a, "layer change vs FI", "no layer-level table")
     layers = range(1, 6)
     if unit_level_table is not None:
         r = ph.initial_sensitivity_regression(unit_level_table, "unit")
@@ -492,24 +506,23 @@ def figure_10(layer_table=None, unit_level_table=None, table=None, *, alpha=ALPH
                     color=colors[sep],
                     label=f"{sep:g} deg: r={rr:.2f}{star}",
                 )
-            ax.set(title=f"B: layer {li}", xlabel="naive unit FI / max", ylabel="unit change / max")
-            ax.legend(fontsize=6)
+            ax.set(title=f"layer {li}", xlabel="naive unit FI / max", ylabel="unit change / max")
+            style.legend_outside(ax, where="below", ncol=1, title="sep.: Pearson r")
     else:
         for j in range(5):
-            axes[1, j].text(
-                0.5, 0.5, "no unit-level table", ha="center", transform=axes[1, j].transAxes
-            )
+            style.no_data(axes[1, j], "unit change vs FI", "no unit-level table")
     lines.append("* Pearson r significant at alpha / (number of cells)")
-    ax_t.text(0.0, 1.0, "\n\n".join(lines), va="top", fontsize=8, wrap=True)
+    text = "\n\n".join(textwrap.fill(line, width=55) for line in lines)
+    ax_t.text(0.0, 1.0, text, va="top", fontsize=style.FONT_SIZE - 1, transform=ax_t.transAxes)
     for j, li in enumerate(layers):
         ax = axes[2, j]
         ax.set(
-            title=f"C: layer {li}",
-            xlabel="unit FI at TO before (1/deg$^2$)",
-            ylabel="unit FI at TO after (1/deg$^2$)",
+            title=f"layer {li}",
+            xlabel="FI at TO before (1/deg$^2$)",
+            ylabel="FI at TO after (1/deg$^2$)",
         )
         if table is None:
-            ax.text(0.5, 0.5, "no unit table", ha="center", transform=ax.transAxes)
+            style.no_data(ax, "unit-level change", "no unit table")
             continue
         before, after = _fi_pairs(table, ph.LAYERS[li - 1])
         ok = (before > 0) & (after > 0)
@@ -518,10 +531,9 @@ def figure_10(layer_table=None, unit_level_table=None, table=None, *, alpha=ALPH
             lo, hi = min(before[ok].min(), after[ok].min()), max(before[ok].max(), after[ok].max())
             ax.plot([lo, hi], [lo, hi], color="red", lw=0.8, label="unchanged")
             ax.set(xscale="log", yscale="log")
-            ax.legend(fontsize=7)
+            style.legend_outside(ax, where="below", ncol=1)
     fig.suptitle("Fig. 10: initial sensitivity vs learning (Eq. 7)")
-    fig.tight_layout()
-    return fig
+    return style.finish(fig)
 
 
 def _fi_pairs(table, layer):

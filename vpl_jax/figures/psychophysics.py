@@ -29,6 +29,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from theory.checks import InputError
 from vpl_jax import psychophysics
+from vpl_jax.figures import style
 
 __all__ = ["psychophysics_figure"]
 
@@ -135,9 +136,10 @@ def _panel_psychometric(ax, s, acc, n_trials, labels, colors, model, ideal, leve
         ylim=(0.4, 1.02),
         xlabel="separation (deg)",
         ylabel="accuracy (p correct)",
-        title="A  psychometric functions (points: mean +- binomial SE)",
+        title="psychometric functions",
     )
-    ax.legend(handles, names, fontsize=7, loc="lower right")
+    style.legend_outside(ax, where="below", handles=handles, labels=names, ncol=1,
+                         title="points: mean ± binomial SE")  # fmt: skip
 
 
 def _x_iterations(its: np.ndarray) -> np.ndarray:
@@ -174,11 +176,11 @@ def _panel_thresholds(ax, its, thr, labels, colors, ideal_threshold, level):
         ylim=(bottom, top),
         xlabel="iteration (0 drawn at 0.5)",
         ylabel="75 % threshold (deg)",
-        title="B  threshold over training",
+        title="threshold over training",
     )
     _log_axis(ax.yaxis, bottom, top)
     ax.xaxis.set_major_formatter(FuncFormatter(_fmt))
-    ax.legend(handles, names, fontsize=7)
+    style.legend_outside(ax, where="below", handles=handles, labels=names, ncol=1)
 
 
 def _panel_efficiency(ax, its, thr, labels, colors, ideal_threshold):
@@ -195,13 +197,14 @@ def _panel_efficiency(ax, its, thr, labels, colors, ideal_threshold):
         yscale="log",
         xlabel="iteration (0 drawn at 0.5)",
         ylabel="efficiency (t_ideal / t)^2",
-        title="C  efficiency relative to the ideal observer",
+        title="efficiency vs the ideal observer",
     )
     _log_axis(ax.yaxis, *(positive.min(), positive.max()) if positive.size else (1.0, 1.0))
     ax.xaxis.set_major_formatter(FuncFormatter(_fmt))
-    ax.legend(fontsize=7)
+    style.legend_outside(ax, where="below", ncol=1)
 
 
+@style.styled
 def psychophysics_figure(
     separations: ArrayLike | Sequence[float],
     accuracy: ArrayLike | Sequence,
@@ -216,7 +219,7 @@ def psychophysics_figure(
     ideal_threshold: float | None = None,
     level: float = 0.95,
 ) -> Figure:
-    """Psychometric functions, thresholds over training and efficiency (panels A, B, C).
+    """Psychometric functions, thresholds over training and efficiency (panels lettered A, B, C).
 
     Args:
         separations: ``(S,)`` separations in degrees.
@@ -258,7 +261,8 @@ def psychophysics_figure(
     n_panels = (
         1 + (thresholds is not None) + (thresholds is not None and ideal_threshold is not None)
     )
-    fig = Figure(figsize=(5.2 * n_panels, 4.4), layout="constrained")
+    width = 1 if n_panels == 1 else (1.5 if n_panels == 2 else 2)
+    fig = Figure(figsize=style.figure_size(width, height=3.4), layout="constrained")
     axes = fig.subplots(1, n_panels, squeeze=False)[0]
     colors = _colors(len(labels))
     _panel_psychometric(axes[0], s, acc, n_trials, labels, colors, model, ideal, level)
@@ -266,4 +270,4 @@ def psychophysics_figure(
         _panel_thresholds(axes[1], its, thresholds, labels, colors, ideal_threshold, level)
         if ideal_threshold is not None:
             _panel_efficiency(axes[2], its, thresholds, labels, colors, ideal_threshold)
-    return fig
+    return style.finish(fig)

@@ -8,6 +8,7 @@ from matplotlib.figure import Figure
 
 from theory.checks import InputError
 from vpl_jax import psychophysics as ps
+from vpl_jax.figures import style
 from vpl_jax.figures.psychophysics import psychophysics_figure
 
 SEPS = np.array([0.5, 1.0, 2.0, 5.0, 10.0])
@@ -46,7 +47,7 @@ def test_three_panels_with_legends_log_axes_and_the_planted_thresholds():
     )
     axes = fig.axes
     assert len(axes) == 3
-    assert [ax.get_title()[0] for ax in axes] == ["A", "B", "C"]
+    assert style.panel_letters(fig) == ["A", "B", "C"]
     for ax in axes:
         assert ax.get_legend() is not None and ax.get_xscale() == "log"
     assert axes[1].get_yscale() == "log" and axes[2].get_yscale() == "log"
@@ -72,7 +73,7 @@ def test_three_panels_with_legends_log_axes_and_the_planted_thresholds():
 def test_one_panel_without_training_data_and_precomputed_thresholds():
     planted, acc_t, final = _data()
     fig = psychophysics_figure(SEPS, final[0], 200, model="log_gaussian")
-    assert len(fig.axes) == 1 and fig.axes[0].get_title().startswith("A")
+    assert len(fig.axes) == 1 and style.panel_letters(fig) == ["A"]
     thr = ps.threshold_curves(acc_t, SEPS, 1000, ci="none")
     fig2 = psychophysics_figure(SEPS, final, 1000, iterations=ITS, thresholds=thr)
     assert len(fig2.axes) == 2
@@ -104,3 +105,11 @@ def test_errors():
         psychophysics_figure(SEPS, final, 100, model="probit")
     with pytest.raises(InputError, match="separations must be"):
         psychophysics_figure([1.0], final[:, :1], 100)
+
+
+def test_psychophysics_figure_is_fit_for_a_paper(tmp_path, paper_ready):
+    planted, acc_t, final = _data()
+    fig = psychophysics_figure(SEPS, final, 1000, labels=["0.5 deg net", "10 deg net"],
+                               iterations=ITS, accuracy_over_training=acc_t,
+                               ideal_threshold=0.2)  # fmt: skip
+    assert paper_ready(fig, tmp_path) == ["A", "B", "C"]

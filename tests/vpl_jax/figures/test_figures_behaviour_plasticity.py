@@ -73,7 +73,11 @@ def synthetic_ds(seps=train.PAPER_SEPARATIONS, refs=(0.0, 60.0, 120.0), seed=0):
 
 
 def _texts(fig) -> str:
-    return " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    return " ".join(" ".join(t.get_text().split()) for ax in fig.axes for t in ax.texts)
+
+
+def _panels(fig):
+    return [ax for ax in fig.axes if ax.get_visible() and ax.get_label() not in ("legend",)]
 
 
 def _save(fig, path):
@@ -84,12 +88,16 @@ def _save(fig, path):
         assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
-def test_figure_2_full_run(tmp_path):
+def test_figure_2_full_run(tmp_path, paper_ready):
     fig = figure_2(synthetic_ds())
     assert isinstance(fig, plt.Figure)
     assert "not available" not in _texts(fig)
-    labelled = [ax for ax in fig.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
+    labelled = [ax for ax in _panels(fig) if ax.get_label() != "<colorbar>"]
     assert all(ax.get_xlabel() and ax.get_ylabel() for ax in labelled)
+    assert paper_ready(fig, tmp_path) == list("ABCDEFGHIJKLMNO")  # 15 panels, none repeated
+    # legends: 5 separations + SD band + chance; 5 tests; 4 transfer tests in the regression
+    counts = sorted(len(leg.legend_handles) for leg in _legends(fig))
+    assert counts == [4, 5, 7], counts
     _save(fig, tmp_path / "fig2.png")
 
 
@@ -104,9 +112,13 @@ def test_figure_2_lacking_data(tmp_path):
         figure_2(ds.drop_vars("accuracy_sym"), symmetric=True)
 
 
+def _legends(fig):
+    return [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+
+
 def _panel_b_labels(fig) -> list[str]:
-    ax = next(a for a in fig.axes if a.get_title().startswith("B"))
-    return [t.get_text() for t in ax.get_legend().get_texts()]
+    legend = next(g for g in _legends(fig) if "acc ~ ln" in g.get_title().get_text())
+    return [t.get_text() for t in legend.get_texts()]
 
 
 def test_figure_2_shows_the_symmetrised_metric_where_it_disagrees():
@@ -134,10 +146,13 @@ def test_figure_2_shows_the_symmetrised_metric_where_it_disagrees():
     plt.close(fig)
 
 
-def test_learning_curves_metric(tmp_path):
+def test_learning_curves_metric(tmp_path, paper_ready):
     ds = synthetic_ds(seps=(1.0, 5.0))
     fig = learning_curves(ds)
     assert fig.axes[0].get_ylabel() == "accuracy (mean p correct)"
+    assert paper_ready(fig, tmp_path) == ["A", "B"]
+    # every line style and colour is explained: 2 separations + 5 tests; 6 layers
+    assert [len(leg.legend_handles) for leg in _legends(fig)] == [7, 6]
     _save(fig, tmp_path / "curves.png")
     fig = learning_curves(ds, variable="accuracy_sym")
     assert "symmetrised" in fig.axes[0].get_ylabel()
@@ -146,11 +161,14 @@ def test_learning_curves_metric(tmp_path):
         learning_curves(ds, variable="loss")
 
 
-def test_figure_3_full_run(tmp_path):
+def test_figure_3_full_run(tmp_path, paper_ready):
     fig = figure_3(synthetic_ds())
     assert "not available" not in _texts(fig)
-    labelled = [ax for ax in fig.axes if ax.get_visible()]
+    labelled = _panels(fig)
     assert all(ax.get_xlabel() and ax.get_ylabel() for ax in labelled)
+    assert paper_ready(fig, tmp_path) == list("ABCDEFGHI")  # 6 layers, PSI, final, ratio
+    counts = sorted(len(leg.legend_handles) for leg in _legends(fig))
+    assert counts == [5, 6], counts  # the 5 separations; the 6 layers of B-D
     _save(fig, tmp_path / "fig3.png")
 
 
@@ -169,4 +187,7 @@ def test_figure_3_when_no_weight_moved(tmp_path):
     ds["layer_change"] = ds["layer_change"] * 0.0
     fig = figure_3(ds)
     assert "no positive values to show on a log axis" in _texts(fig)
+    # every layer panel of A says "no data" (the smoke run's conv layers that did not move)
+    notes = [t for ax in fig.axes[:6] for t in ax.texts if t.get_text().startswith("no data")]
+    assert len(notes) == 6
     _save(fig, tmp_path / "fig3_zero.png")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import string
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 
 from vpl_jax.figures import physiology as figs
+from vpl_jax.figures import style
 
 LAYERS = ("norm1", "norm2", "conv3", "conv4", "conv5")
 
@@ -89,6 +92,11 @@ def _save(fig, path):
     for ax in fig.axes:
         if ax.axison and ax.has_data():
             assert ax.get_xlabel() and ax.get_ylabel()
+    # fit for a paper: readable ticks, legends beside the data, one letter per panel
+    assert style.overlapping_tick_labels(fig) == []
+    assert style.legend_overlaps(fig) == []
+    letters = style.panel_letters(fig)
+    assert letters == list(string.ascii_uppercase[: len(letters)]) and letters
     fig.savefig(path, dpi=50)
     plt.close(fig)
     assert path.exists() and path.stat().st_size > 1000
