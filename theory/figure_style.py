@@ -121,7 +121,8 @@ RC: dict = {
     "lines.linewidth": 1.0,
     "lines.markersize": 3.0,
     "errorbar.capsize": 1.5,
-    "axes.prop_cycle": mpl.cycler(color=list(OKABE_ITO[1:]) + [OKABE_ITO[0]]),
+    # orange, sky blue, green, blue, vermilion, purple, then yellow (faint on white) and black
+    "axes.prop_cycle": mpl.cycler(color=[OKABE_ITO[i] for i in (1, 2, 3, 5, 6, 7, 4, 0)]),
     "image.cmap": SEQUENTIAL_CMAP,
     "pdf.fonttype": 42,
     "ps.fonttype": 42,

@@ -7,8 +7,8 @@ Writes into ``out_dir``:
 
 * ``alpha_beta_vs_t.png``: alpha(t), beta(t) of a fine (2 deg) and a coarse (45 deg) task, closed
   form (lines) with full gradient descent of the N = 180 network overlaid (points);
-* ``beta_over_alpha.png``: beta/alpha versus alpha on log axes for every reference task, with the
-  sqrt(2)/sqrt(alpha) and sqrt(2) asymptotes;
+* ``beta_over_alpha.png``: beta/alpha against t for every reference task (its own curve; the
+  decision layer leads early, by more for fine tasks), with the fixed points beta*/alpha* marked;
 * ``reverse_hierarchy.png``: Delta_k(t) of depth-4 and depth-5 chains (Q-ODE lines, gradient
   descent on the full-matrix construction as points);
 * ``within_layer_profile.png``: |alpha* d_j| versus preferred orientation, fine versus coarse;
@@ -16,6 +16,10 @@ Writes into ``out_dir``:
   descent points);
 * ``reference_table.csv`` (:func:`format_table` gives it as aligned text) and ``summary.json``
   (agreement checks, savings).
+
+Every figure is also written as PDF next to its PNG, in the paper style of
+:mod:`theory.figure_style` (journal column widths, colour-blind-safe colours, legends for every
+line and marker, beside the data).
 
 This module is the only place where the Saxe theory is plotted or written to disk; the numerics
 live in :mod:`theory.saxe` and :mod:`theory.deep_linear`. It runs in float64 (it enables x64 for
@@ -34,17 +38,28 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from tqdm.auto import tqdm
 
 from theory import deep_linear as dl
+from theory import figure_style as fs
 from theory import saxe
 from theory import tuning as tu
 
-__all__ = ["format_table", "run", "write_table_csv"]
+__all__ = ["FIGURES", "format_table", "run", "write_table_csv"]
 
 FINE_DEG, COARSE_DEG = 2.0, 45.0
+#: The figures, in the order they are drawn (each written as ``NAME.png`` and ``NAME.pdf``).
+FIGURES = (
+    "alpha_beta_vs_t",
+    "beta_over_alpha",
+    "reverse_hierarchy",
+    "within_layer_profile",
+    "transfer",
+)
 C_AB_POINTS = (0.25, 0.5, 0.75)
 TABLE_FORMATS = {
     "dtheta_deg": "{:>6.0f}",
@@ -128,11 +143,18 @@ def _pool_gd(pool, task, lr, *, num_steps):
 
 def _save(fig: Figure, path: Path) -> None:
     FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=110)
+    fs.finish(fig, letters=len(fig.axes) > 1)
+    fs.save(fig, path, formats=("png", "pdf"), dpi=200)
 
 
-def _alpha_beta_figure(out: Path, summary: dict) -> None:
-    fig = Figure(figsize=(10, 4), layout="constrained")
+def _gd_handle(marker: str = "o"):
+    """Legend entry for the gradient-descent points (open markers)."""
+    return Line2D([], [], ls="none", marker=marker, mfc="none", color="0.3", ms=4)
+
+
+@fs.styled
+def _alpha_beta_figure(out: Path, summary: dict) -> Figure:
+    fig = Figure(figsize=fs.figure_size(2, height=2.8), layout="constrained")
     for ax, dtheta in zip(fig.subplots(1, 2), (FINE_DEG, COARSE_DEG), strict=True):
         task = tu.task_vectors(np.deg2rad(dtheta))
         v = float(task.v)
@@ -155,42 +177,50 @@ def _alpha_beta_figure(out: Path, summary: dict) -> None:
             ),
             "max_off_manifold_residual": float(jnp.max(sim.residual)),
         }
-        ax.plot(t, beta, color="C0", label="β (decision layer)")
-        ax.plot(t, alpha, color="C1", label="α (input layer)")
-        ax.plot(sim.t, sim.beta, "o", color="C0", ms=4, mfc="none", label="β̂ (gradient descent)")
-        ax.plot(sim.t, sim.alpha, "s", color="C1", ms=4, mfc="none", label="α̂ (gradient descent)")
+        ax.plot(t, beta, color="C0", label="β (decision layer), closed form")
+        ax.plot(t, alpha, color="C1", label="α (input layer), closed form")
+        ax.plot(sim.t, sim.beta, "o", color="C0", ms=3, mfc="none", label="β, gradient descent")
+        ax.plot(sim.t, sim.alpha, "s", color="C1", ms=3, mfc="none", label="α, gradient descent")
         ax.set(
             xlabel="t (units of τ)",
             ylabel="size of change",
             title=f"Δθ = {dtheta:g}° ({'fine' if dtheta == FINE_DEG else 'coarse'}), v = {v:.3g}",
         )
-        ax.legend(fontsize=8)
+    fs.legend_outside(ax, where="right")
     _save(fig, out / "alpha_beta_vs_t.png")
+    return fig
 
 
-def _ratio_figure(out: Path, table: dict[str, np.ndarray]) -> None:
-    fig = Figure(figsize=(6, 4.5), layout="constrained")
+@fs.styled
+def _ratio_figure(out: Path, table: dict[str, np.ndarray]) -> Figure:
+    """beta/alpha against t per task: every task follows its own curve, so the timing shows."""
+    fig = Figure(figsize=fs.figure_size(1.5, height=2.9), layout="constrained")
     ax = fig.subplots()
-    t = jnp.logspace(-5, 2, 300)
+    t = jnp.logspace(-3, 2, 300)
+    colors = colormaps[fs.SEQUENTIAL_CMAP](np.linspace(0.0, 0.9, len(table["v"])))
+    ax.axhline(np.sqrt(2.0), color="0.6", ls=":", lw=0.8, zorder=0, label="√2")
     for i, (dtheta, v) in enumerate(zip(table["dtheta_deg"], table["v"], strict=True)):
         alpha, beta = saxe.closed_form(t, float(v))
-        ax.loglog(alpha, beta / alpha, color=f"C{i}", lw=1.5)
+        ratio = np.asarray(beta / alpha)
+        ax.loglog(t, ratio, color=colors[i], lw=1.2, label=f"Δθ = {dtheta:g}°", zorder=2)
         a_star, b_star = table["alpha_star"][i], table["beta_star"][i]
-        ax.loglog(
-            a_star, b_star / a_star, "o", color=f"C{i}", label=f"Δθ = {dtheta:g}°: (α*, β*/α*)"
-        )
-    grid = np.logspace(-11, 1, 100)
-    ax.loglog(grid, np.sqrt(2.0 / grid), "k--", lw=1, label="√2/√α (early)")
-    ax.axhline(np.sqrt(2.0), color="k", ls=":", lw=1, label="√2 (late, hard tasks)")
+        ax.plot(t[-1], b_star / a_star, ">", color=colors[i], ms=4, clip_on=False, zorder=3)
+    handles, labels = ax.get_legend_handles_labels()
+    handles.append(Line2D([], [], ls="none", marker=">", color="0.3", ms=4))
+    labels.append("β*/α* (fixed point)")
     ax.set(
-        xlabel="α (input-layer change)", ylabel="β/α", title="Higher layer changes more and first"
+        xlabel="t (units of τ)",
+        ylabel="β/α (decision / input-layer change)",
+        title="The decision layer changes first and more",
     )
-    ax.legend(fontsize=7)
+    fs.legend_outside(ax, where="right", handles=handles, labels=labels)
     _save(fig, out / "beta_over_alpha.png")
+    return fig
 
 
-def _hierarchy_figure(out: Path, summary: dict) -> None:
-    fig = Figure(figsize=(10, 4), layout="constrained")
+@fs.styled
+def _hierarchy_figure(out: Path, summary: dict) -> Figure:
+    fig = Figure(figsize=fs.figure_size(2, height=2.8), layout="constrained")
     task = tu.task_vectors(np.deg2rad(10.0), n=60)
     v = float(task.v)
     ts = jnp.linspace(0.0, 3.0, 121)
@@ -216,12 +246,17 @@ def _hierarchy_figure(out: Path, summary: dict) -> None:
             ylabel="Δ_k(t) = b_k(t) − b_k(0)",
             title=f"depth {depth}: least informative layer changes most",
         )
-        ax.legend(fontsize=7)
+        handles, labels = ax.get_legend_handles_labels()
+        handles.append(_gd_handle())
+        labels.append("gradient descent (lines: Q-ODE)")
+        fs.legend_outside(ax, where="below", handles=handles, labels=labels)
     _save(fig, out / "reverse_hierarchy.png")
+    return fig
 
 
-def _profile_figure(out: Path, summary: dict) -> None:
-    fig = Figure(figsize=(6, 4), layout="constrained")
+@fs.styled
+def _profile_figure(out: Path, summary: dict) -> Figure:
+    fig = Figure(figsize=fs.figure_size(1.5, height=2.6), layout="constrained")
     ax = fig.subplots()
     phi_deg = np.rad2deg(np.asarray(tu.preferred_orientations(180)))
     offset = (phi_deg - 45.0 + 90.0) % 180.0 - 90.0
@@ -242,12 +277,14 @@ def _profile_figure(out: Path, summary: dict) -> None:
         ylabel="|α* d_j| (normalised)",
         title="Within layer: most informative neurons change most",
     )
-    ax.legend(fontsize=8)
+    fs.legend_outside(ax, where="right")
     _save(fig, out / "within_layer_profile.png")
+    return fig
 
 
-def _transfer_figure(out: Path, summary: dict) -> None:
-    fig = Figure(figsize=(6, 4.5), layout="constrained")
+@fs.styled
+def _transfer_figure(out: Path, summary: dict) -> Figure:
+    fig = Figure(figsize=fs.figure_size(1.5, height=2.8), layout="constrained")
     ax = fig.subplots()
     grid = np.linspace(0.0, 1.0, 51)
     lr, steps = 5e-3, 1000  # t = 5
@@ -278,9 +315,13 @@ def _transfer_figure(out: Path, summary: dict) -> None:
         ylabel="y_b / y_a after training at a (t = 5)",
         title="Transfer: decision layer transfers, input layer does not",
     )
-    ax.legend(fontsize=8)
+    handles, labels = ax.get_legend_handles_labels()
+    handles.append(_gd_handle())
+    labels.append("pooling network, gradient descent (lines: theory)")
+    fs.legend_outside(ax, where="right", handles=handles, labels=labels)
     summary["transfer"] = points
     _save(fig, out / "transfer.png")
+    return fig
 
 
 def run(out_dir: Path, *, progress: bool = True) -> dict:
@@ -291,9 +332,9 @@ def run(out_dir: Path, *, progress: bool = True) -> dict:
         progress: show a tqdm progress bar on stderr.
 
     Returns:
-        dict with ``table`` (column -> np.ndarray), ``files`` (list of written paths) and
+        dict with ``table`` (column -> np.ndarray), ``files`` (list of written paths),
         ``summary`` (closed form vs ODE vs gradient descent agreement, reverse hierarchy,
-        transfer and savings numbers).
+        transfer and savings numbers) and ``figures`` (`FIGURES` name -> the Figure).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -305,16 +346,17 @@ def run(out_dir: Path, *, progress: bool = True) -> dict:
                 "α/β vs t (closed form, ODE, gradient descent)",
                 lambda: _alpha_beta_figure(out, summary),
             ),
-            ("β/α vs α", lambda: _ratio_figure(out, table)),
+            ("β/α vs t", lambda: _ratio_figure(out, table)),
             ("reverse hierarchy (depth 4, 5)", lambda: _hierarchy_figure(out, summary)),
             ("within-layer profile", lambda: _profile_figure(out, summary)),
             ("transfer and savings", lambda: _transfer_figure(out, summary)),
         ]
         bar = tqdm(parts, desc="theory saxe", disable=not progress, file=sys.stderr)
-        for name, part in bar:
+        figures = {}
+        for (name, part), stem in zip(bar, FIGURES, strict=True):
             bar.set_postfix_str(name)
-            part()
+            figures[stem] = part()
     write_table_csv(table, out / "reference_table.csv")
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     files = sorted(str(p) for p in out.iterdir())
-    return {"table": table, "files": files, "summary": summary}
+    return {"table": table, "files": files, "summary": summary, "figures": figures}

@@ -15,8 +15,11 @@ Runs, in order:
 
 Writes into ``out_dir``: ``pca_spectrum.png``, ``pc_learning_curves.png``,
 ``half_time_vs_variance.png``, ``threshold_curves.png``, ``acuity.png``, ``alignment.png``,
-``sv_closed_forms_vs_gd.png``, ``summary.json`` (every fitted number), ``summary.csv`` (the same,
-flattened) and ``half_times.csv`` (per depth and PC: variance, t10, t50, t90 in steps).
+``sv_closed_forms_vs_gd.png`` (each also as PDF, in the paper style of
+:mod:`theory.figure_style`; ``summary["figures"]`` holds each figure's layout checks: overlapping
+tick labels, legends over data, panel letters), ``summary.json`` (every fitted number),
+``summary.csv`` (the same, flattened) and ``half_times.csv`` (per depth and PC: variance, t10,
+t50, t90 in steps).
 
 This module is the only place with plotting and file output for this part of the theory; the
 numerical modules stay pure. Figures are drawn on ``matplotlib.pyplot.subplots`` figures that are
@@ -35,9 +38,11 @@ import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.lines import Line2D
 from tqdm.auto import tqdm
 
 from theory import deep_linear, linear_ae, natural_images, sv_dynamics
+from theory import figure_style as fs
 from theory.checks import InputError
 
 __all__ = ["headline", "run"]
@@ -131,16 +136,33 @@ def _sv_vs_gd(eigvals, depths):
         return lam, sigma0, lr, out
 
 
-def _savefig(fig, path):
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+def _savefig(fig, path, checks: dict):
+    """Finish (letters, log ticks), write PNG and PDF, record the layout checks, close."""
+    fs.finish(fig, letters=len(fig.axes) > 1)
+    fs.save(fig, path, formats=("png", "pdf"), dpi=200)
+    checks[path.stem] = {
+        "overlapping_tick_labels": len(fs.overlapping_tick_labels(fig)),
+        "legends_over_data": len(fs.legend_overlaps(fig)),
+        "panel_letters": "".join(fs.panel_letters(fig)),
+    }
     plt.close(fig)
 
 
-def _plots(out_dir, data):
+def _legend_handles(ax, *extra):
+    handles, labels = ax.get_legend_handles_labels()
+    for handle, label in extra:
+        handles.append(handle)
+        labels.append(label)
+    return {"handles": handles, "labels": labels}
+
+
+@fs.styled
+def _plots(out_dir, data) -> dict:
+    """Draw and write every figure; returns the layout checks per figure (`_savefig`)."""
+    checks: dict = {}
     ev = data["eigvals"]
     k = np.arange(1, ev.size + 1)
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, ax = plt.subplots(figsize=fs.figure_size(1, height=2.6), layout="constrained")
     ax.loglog(k, ev, ".", ms=3, label="PCA variance")
     g = data["summary"]["pca"]
     kk = np.arange(g["k_min"], g["k_max"] + 1)
@@ -153,12 +175,14 @@ def _plots(out_dir, data):
     ax.set_xlabel("component rank k")
     ax.set_ylabel("variance lambda_k")
     ax.set_title(f"{data['patch_size']}x{data['patch_size']} natural patches")
-    ax.legend(fontsize=8)
-    _savefig(fig, out_dir / "pca_spectrum.png")
+    fs.legend_outside(ax, where="below", ncol=1)
+    _savefig(fig, out_dir / "pca_spectrum.png", checks)
 
     runs = data["runs"]
-    fig, axes = plt.subplots(1, len(runs), figsize=(4 * len(runs), 3.5), sharey=True)
-    cmap = plt.get_cmap("viridis")
+    fig, axes = plt.subplots(
+        1, len(runs), figsize=fs.figure_size(2, height=2.4), sharey=True, layout="constrained"
+    )
+    cmap = plt.get_cmap(fs.SEQUENTIAL_CMAP)
     for ax, (depth, res) in zip(np.atleast_1d(axes), runs.items(), strict=True):
         n_show = 12
         for i in range(n_show):
@@ -166,10 +190,10 @@ def _plots(out_dir, data):
         ax.set_title(f"depth {depth}")
         ax.set_xlabel("step")
         ax.axhline(0.5, color="grey", lw=0.5, ls=":")
-    np.atleast_1d(axes)[0].set_ylabel("u_i^T W u_i (PCs 1-12, dark = high variance)")
-    _savefig(fig, out_dir / "pc_learning_curves.png")
+    np.atleast_1d(axes)[0].set_ylabel("u_iᵀ W u_i (PCs 1-12,\ndark = high variance)")
+    _savefig(fig, out_dir / "pc_learning_curves.png", checks)
 
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, ax = plt.subplots(figsize=fs.figure_size(1.5, height=2.6), layout="constrained")
     for depth, timing in data["timing"].items():
         mask = timing["resolved"]
         if mask.sum() == 0:
@@ -190,12 +214,15 @@ def _plots(out_dir, data):
     ax.set_xlabel("PC variance lambda_i")
     ax.set_ylabel("half-time (steps)")
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7)
+        ax.set_title("points: measured; lines: log-log fit")
+        fs.legend_outside(ax, where="right")
     else:
-        ax.set_title("no PC reached 1/2 within the resolved window")
-    _savefig(fig, out_dir / "half_time_vs_variance.png")
+        fs.no_data(ax, "half-times", "no PC reached 1/2 within the resolved window")
+    _savefig(fig, out_dir / "half_time_vs_variance.png", checks)
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    fig, axes = plt.subplots(
+        1, 2, figsize=fs.figure_size(2, height=2.9), sharey=True, layout="constrained"
+    )
     for ax, (label, res) in zip(axes, data["threshold_runs"].items(), strict=True):
         n_rec = res.steps.shape[0]
         picks = np.unique(np.geomspace(1, n_rec - 1, 6).astype(int))
@@ -213,12 +240,17 @@ def _plots(out_dir, data):
         ax.set_xlabel("spatial frequency (cycles/image)")
         s = data["summary"]["threshold"][label]
         slope = "n/a" if s["slope_final"] is None else f"{s['slope_final']:.2f}"
-        ax.set_title(f"depth 1, {label} sinusoid: slope above elbow {slope}")
-        ax.legend(fontsize=7)
+        ax.set_title(f"depth 1, {label} sinusoid:\nslope above elbow {slope}")
+        fs.legend_outside(
+            ax,
+            where="below",
+            ncol=3,
+            **_legend_handles(ax, (Line2D([], [], color="grey", ls=":", lw=0.8), "acuity cutoff")),
+        )
     axes[0].set_ylabel("threshold T(f) = 1/sqrt(D(f))")
-    _savefig(fig, out_dir / "threshold_curves.png")
+    _savefig(fig, out_dir / "threshold_curves.png", checks)
 
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, ax = plt.subplots(figsize=fs.figure_size(1.5, height=2.6), layout="constrained")
     for depth, res in runs.items():
         ax.plot(res.steps, res.acuity, label=f"depth {depth}")
     a = data["summary"]["acuity"]["1"]
@@ -231,29 +263,40 @@ def _plots(out_dir, data):
         label=f"depth 1 linear fit R2 {a['r2']:.2f}",
     )
     ax.set_xlabel("step")
-    ax.set_ylabel(f"acuity (max f with T < {data['acuity_cutoff']}), cycles/image")
-    ax.legend(fontsize=8)
-    _savefig(fig, out_dir / "acuity.png")
+    ax.set_ylabel(f"acuity (max f with T < {data['acuity_cutoff']}),\ncycles/image")
+    fs.legend_outside(ax, where="right")
+    _savefig(fig, out_dir / "acuity.png", checks)
 
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, ax = plt.subplots(figsize=fs.figure_size(1.5, height=2.6), layout="constrained")
     for depth, res in runs.items():
         ax.semilogy(res.steps[1:], res.offdiag_fraction[1:], label=f"depth {depth}")
-    ax.axhline(0.1, color="grey", ls=":", lw=0.8)
+    ax.axhline(0.1, color="grey", ls=":", lw=0.8, label="0.1")
     ax.set_xlabel("step")
-    ax.set_ylabel("||offdiag(U^T W U)|| / ||U^T W U||")
-    ax.legend(fontsize=8)
-    _savefig(fig, out_dir / "alignment.png")
+    ax.set_ylabel("‖offdiag(UᵀWU)‖ / ‖UᵀWU‖")
+    fs.legend_outside(ax, where="right")
+    _savefig(fig, out_dir / "alignment.png", checks)
 
     lam, sigma0, lr, sv = data["sv_vs_gd"]
-    fig, axes = plt.subplots(1, len(sv), figsize=(4 * len(sv), 3.5), sharey=True)
+    fig, axes = plt.subplots(
+        1, len(sv), figsize=fs.figure_size(2, height=2.8), sharey=True, layout="constrained"
+    )
     for ax, (depth, d) in zip(np.atleast_1d(axes), sv.items(), strict=True):
         for i in range(lam.size):
-            (line,) = ax.plot(d["t_fine"], d["closed"][:, i], lw=1)
-            ax.plot(d["t"][::5], d["gd"][::5, i], "o", ms=3, color=line.get_color())
-        ax.set_title(f"depth {depth}: max |GD - closed| {d['max_abs_error']:.1e}")
+            (line,) = ax.plot(d["t_fine"], d["closed"][:, i], lw=1, label=f"λ = {lam[i]:.3g}")
+            ax.plot(d["t"][::5], d["gd"][::5, i], "o", ms=2.5, mfc="none", color=line.get_color())
+        ax.set_title(f"depth {depth}: max |GD − closed| {d['max_abs_error']:.1e}")
         ax.set_xlabel("gradient-flow time t")
-    np.atleast_1d(axes)[0].set_ylabel(f"sigma_i(t) (lines: closed form, dots: GD lr={lr})")
-    _savefig(fig, out_dir / "sv_closed_forms_vs_gd.png")
+    np.atleast_1d(axes)[0].set_ylabel("σ_i(t)")
+    last = np.atleast_1d(axes)[-1]
+    gd = Line2D([], [], ls="none", marker="o", mfc="none", color="0.3", ms=3)
+    fs.legend_outside(
+        last,
+        where="right",
+        title="lines: closed form",
+        **_legend_handles(last, (gd, f"gradient descent, lr = {lr:g}")),
+    )
+    _savefig(fig, out_dir / "sv_closed_forms_vs_gd.png", checks)
+    return checks
 
 
 def _flatten(prefix, obj, rows):
@@ -441,7 +484,7 @@ def run(
         "acuity_cutoff": cfg1.acuity_cutoff,
         "sv_vs_gd": sv,
     }
-    _plots(out_dir, data)
+    summary["figures"] = _plots(out_dir, data)
     summary["seconds"]["total_with_figures"] = time.perf_counter() - t_start
 
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=float))

@@ -92,3 +92,32 @@ def test_table_text_lists_every_task(report, capsys):
     _, result = report
     text = report_saxe.format_table(result["table"])
     assert len(text.splitlines()) == 8 and "β*/α*" in text
+
+
+def test_figures_are_fit_for_a_paper(report):
+    """PNG and PDF of every figure; legends explain every line and marker and sit beside the
+    data; readable ticks; beta/alpha is drawn against t, one curve per reference task."""
+    from theory import figure_style as fs
+
+    out, result = report
+    figs = result["figures"]
+    assert tuple(figs) == report_saxe.FIGURES
+    for name, fig in figs.items():
+        assert (out / f"{name}.pdf").read_bytes()[:4] == b"%PDF", name
+        assert fs.overlapping_tick_labels(fig) == [], name
+        assert fs.legend_overlaps(fig) == [], name
+        assert fig.get_size_inches()[0] <= fs.TWO_COLUMNS + 1e-9, name
+    assert fs.panel_letters(figs["alpha_beta_vs_t"]) == ["A", "B"]
+    assert fs.panel_letters(figs["reverse_hierarchy"]) == ["A", "B"]
+    n_tasks = len(result["table"]["dtheta_deg"])
+    (ax,) = figs["beta_over_alpha"].axes
+    assert ax.get_xlabel().startswith("t") and ax.get_xscale() == "log"
+    curves = [line for line in ax.get_lines() if line.get_label().startswith("Δθ")]
+    assert len(curves) == n_tasks
+    finals = [line.get_ydata()[-1] for line in curves]  # distinct curves, not one collapsed
+    np.testing.assert_allclose(finals, result["table"]["beta_over_alpha"], rtol=1e-3)
+    assert len(ax.get_legend().legend_handles) == n_tasks + 2  # tasks, sqrt(2), fixed point
+    for name, extra in (("reverse_hierarchy", "gradient descent"), ("transfer", "gradient")):
+        for axis in figs[name].axes:
+            labels = [t.get_text() for t in axis.get_legend().get_texts()]
+            assert any(extra in label for label in labels), (name, labels)

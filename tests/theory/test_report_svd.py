@@ -34,6 +34,11 @@ def test_tiny_run_writes_every_figure_and_consistent_numbers(tmp_path):
         path = tmp_path / name
         assert path.stat().st_size > 1000, name
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert path.with_suffix(".pdf").read_bytes()[:4] == b"%PDF", name
+        checks = summary["figures"][path.stem]  # fit for a paper
+        assert checks["overlapping_tick_labels"] == 0 and checks["legends_over_data"] == 0, name
+        letters = checks["panel_letters"]
+        assert letters in ("", "AB", "ABC", "ABCD"[: len(letters)]), (name, letters)
     on_disk = json.loads((tmp_path / "summary.json").read_text())
     assert on_disk["size"] == "reduced" and on_disk["photos"] == ["camera", "coins"]
     assert on_disk["pca"]["gamma"] == pytest.approx(summary["pca"]["gamma"])
