@@ -675,9 +675,11 @@ def _network(config: TrainConfig):
     arch = config.arch
 
     def value_and_grad(params, reference, target, labels):
+        check_params(params, config.layer_names)
         return jax.value_and_grad(siamese.loss)(params, reference, target, labels, arch)
 
     def logit(params, reference, target):
+        check_params(params, config.layer_names)
         return siamese.decision_logit(params, reference, target, arch)
 
     if config.unrolled:
@@ -691,7 +693,8 @@ def network(config: TrainConfig) -> tuple[Callable, Callable]:
     Returns:
         ``(value_and_grad, logit)``: ``value_and_grad(params, reference, target, labels)`` gives
         the siamese loss and its gradient, ``logit(params, reference, target)`` the decision
-        logits ``h_t - h_r`` (`vpl_jax.siamese`); images ``(B, H, W, 1)``, labels ``(B,)``. With
+        logits ``h_t - h_r`` (`vpl_jax.siamese`); images ``(B, H, W, 1)``, labels ``(B,)``; both
+        check that ``params`` hold the readout (`check_params`, at trace time). With
         ``config.unrolled`` a vmap over conditions runs one network pass per condition (see the
         module docstring); other tasks (e.g. the face task of Experiment 2) reuse them.
     """

@@ -319,3 +319,12 @@ def test_size_units_image_draws_the_paper_units_templates_at_converted_sizes():
         _config(size_units="image", sigma_px=0.5)
     with pytest.raises(ValueError, match=r"sigma_px must be finite and >= 3.39 px of the 227-px"):
         _config(sigma_px=3.0)
+
+
+def test_network_functions_check_the_readout(backbone):
+    value_and_grad, logit = train.network(_config())
+    x = jnp.zeros((2, SIZE, SIZE, 1))
+    with pytest.raises(ValueError, match="params has no 'readout'"):
+        logit(backbone, x, x)
+    with pytest.raises(ValueError, match="params has no 'readout'"):
+        jax.jit(value_and_grad)(backbone, x, x, jnp.zeros(2))
