@@ -8,6 +8,9 @@ Measures, in one process and interleaved so that machine load hits every variant
   respect to all conv weights and biases; images are not differentiated, as in training) in
   images/s, for JAX and for a PyTorch eager model of the same architecture (torch is optional:
   without it the JAX part still runs and the report says so);
+* the same forward+backward with ``ArchSpec.conv_gradient="forward"`` (a ``custom_vjp``
+  convolution whose input and kernel gradients are written as forward convolutions), its
+  agreement with XLA's gradients and its speed ratio to them;
 * the ratios JAX/PyTorch, computed per interleaved round and reported as the median;
 * a 2048 x 2048 float32 matmul (JAX and PyTorch; the faster one) as the machine's practical FP32
   peak, and the fraction of it achieved, using FLOPs per image counted from the architecture;
@@ -20,6 +23,7 @@ Numbers are wall-clock medians; on a shared machine only ratios from the same ru
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import time
@@ -178,16 +182,31 @@ def main(argv=None) -> None:
     images, readout = jnp.asarray(images_np), jnp.asarray(readout_np)
 
     jax_fwd = jax.jit(lambda p, x: alexnet.features(p, x)["pool5"])
-    jax_fb = jax.jit(
-        jax.value_and_grad(lambda p, x: jnp.sum(alexnet.features(p, x)["pool5"] * readout))
-    )
+
+    def fwd_bwd(arch):
+        return jax.jit(
+            jax.value_and_grad(
+                lambda p, x: jnp.sum(alexnet.features(p, x, arch)["pool5"] * readout)
+            )
+        )
+
+    jax_fb = fwd_bwd(CAFFE_ALEXNET)
+    # the custom_vjp convolution whose gradients are written as forward convolutions
+    jax_fb_fwd = fwd_bwd(dataclasses.replace(CAFFE_ALEXNET, conv_gradient="forward"))
     a = jnp.ones((2048, 2048), jnp.float32)
     jax_mm = jax.jit(jnp.dot)
     runs = {
         "jax forward": lambda: jax.block_until_ready(jax_fwd(params, images)),
         "jax fwd+bwd": lambda: jax.block_until_ready(jax_fb(params, images)),
+        "jax fwd+bwd fwdconv": lambda: jax.block_until_ready(jax_fb_fwd(params, images)),
         "jax matmul": lambda: jax.block_until_ready(jax_mm(a, a)),
     }
+    g_xla, g_fwd = jax_fb(params, images)[1], jax_fb_fwd(params, images)[1]
+    rel = max(
+        float(jnp.max(jnp.abs(u - v)) / jnp.max(jnp.abs(v)))
+        for u, v in zip(jax.tree.leaves(g_fwd), jax.tree.leaves(g_xla), strict=True)
+    )
+    print(f"  check: forward-convolution gradients vs XLA's, max rel. diff per leaf {rel:.1e}")
     if torch is not None:
         model = _torch_model(CAFFE_ALEXNET)
         _load_torch_weights(model, params, CAFFE_ALEXNET)
@@ -227,6 +246,9 @@ def main(argv=None) -> None:
             times[name].append(time.perf_counter() - t0)
     med = {name: float(np.median(t)) for name, t in times.items()}
 
+    ratio = np.median(np.array(times["jax fwd+bwd"]) / np.array(times["jax fwd+bwd fwdconv"]))
+    print(f"\nspeed of forward-convolution gradients over XLA's (fwd+bwd): {ratio:.2f}x")
+    print(f"load average after the timing: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"\nThroughput (median of {args.repeats} interleaved rounds):")
     for name in runs:
         if "matmul" in name:
@@ -244,6 +266,7 @@ def main(argv=None) -> None:
     for label, name, f in (
         ("forward", "jax forward", fwd_flops),
         ("fwd+bwd", "jax fwd+bwd", fb_flops),
+        ("fwdconv", "jax fwd+bwd fwdconv", fb_flops),
     ):
         achieved = n * f / med[name]
         print(f"  jax {label:8s} {achieved / 1e9:7.1f} GFLOP/s = {achieved / peak:5.1%} of peak")
@@ -257,9 +280,12 @@ def main(argv=None) -> None:
                 f"  torch {label:6s} {achieved / 1e9:7.1f} GFLOP/s = {achieved / peak:5.1%} of peak"
             )
         print("\nRatios JAX / PyTorch (images/s; median over rounds of the per-round ratio):")
-        for label in ("forward", "fwd+bwd"):
-            ratio = np.median(np.array(times[f"torch {label}"]) / np.array(times[f"jax {label}"]))
-            print(f"  {label:8s} {ratio:.2f}x")
+        for label in ("forward", "fwd+bwd", "fwd+bwd fwdconv"):
+            torch_label = label.split()[0]
+            ratio = np.median(
+                np.array(times[f"torch {torch_label}"]) / np.array(times[f"jax {label}"])
+            )
+            print(f"  {label:15s} {ratio:.2f}x")
         ratio = np.median(np.array(times["torch matmul"]) / np.array(times["jax matmul"]))
         print(f"  matmul   {ratio:.2f}x")
     else:

@@ -18,6 +18,10 @@ their number). Variants, run interleaved round by round so that machine load hit
   (``torch.no_grad`` forward per orientation, noise from ``torch.randn``), then the same
   NumPy/SciPy statistics (skipped when torch is not importable).
 
+OpenBLAS (NumPy/SciPy, and the LAPACK behind jax's CPU SVD) runs with one thread unless
+``--blas-threads`` says otherwise: with its default threads one (384, 50) SVD took 6 ms to 1 s
+on a loaded machine, 0.7 ms with one.
+
 Printed: the load average before and after, per-round wall times, their medians (the first
 round includes compilation and is left out of the medians when there are >= 2 rounds), the
 speed ratios of every variant to both paper baselines, and the FI agreement: cone vs full map
@@ -227,7 +231,20 @@ def main(argv=None):
     parser.add_argument("--weights", default="default")
     parser.add_argument("--reference", type=float, default=30.0, help="TO in degrees")
     parser.add_argument("--skip-torch", action="store_true", help="leave PyTorch out")
+    parser.add_argument(
+        "--blas-threads",
+        type=int,
+        default=1,
+        help="OpenBLAS threads (NumPy/SciPy, and the LAPACK SVD of jax on CPU); 0 = leave as is",
+    )
     args = parser.parse_args(argv)
+    if args.blas_threads:
+        # jax's CPU SVD calls SciPy's OpenBLAS LAPACK; with its default threads it took 6 ms to
+        # 1 s per (384, 50) SVD on the loaded machine, 0.7 ms with one thread (measured)
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.blas_threads, user_api="blas")
+        print(f"OpenBLAS limited to {args.blas_threads} thread(s) for every variant")
 
     params = weights.load(args.weights)
     key = jax.random.key(0)
