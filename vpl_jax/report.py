@@ -47,7 +47,7 @@ from tqdm.auto import tqdm
 
 from theory.checks import InputError
 from vpl_jax import experiment, figures, headlines, psychophysics, runs
-from vpl_jax.analysis import tuning_run
+from vpl_jax.analysis import theory_fit, tuning_run
 from vpl_jax.analysis.significance import ALPHA, format_number, format_p
 from vpl_jax.headlines import VERDICTS
 from vpl_jax.train import Condition
@@ -267,6 +267,12 @@ def analyze(
     for name, make in (("figure_2", figures.figure_2), ("figure_3", figures.figure_3)):
         _save(make(ds), out / f"{name}.png")
         written.append(name)
+    alpha_beta = theory_fit.fit_alpha_beta(ds)
+    if alpha_beta.quality["testable"]:
+        _save(figures.theory_fit_figure(fit=alpha_beta), out / "theory_fit.png")
+        written.append("theory_fit")
+    else:
+        skipped.append(f"alpha/beta model beside the run: {alpha_beta.quality['reason']}")
     steps.update()
 
     steps.set_postfix_str("psychophysics")
@@ -346,6 +352,14 @@ def analyze(
     pd.DataFrame(rows, columns=headlines.Verdict._fields).to_csv(out / "headlines.csv", index=False)
     text = _report_text(
         ds, config, rows, written, skipped, tuning, gate, tuning_gate, symmetric, psycho, options
+    )
+    text = text.replace(
+        "\n## Figures\n",
+        "\n## Saxe's alpha/beta model beside this run\n\n"
+        "The two-layer reduction of Saxe's theory of perceptual learning dynamics (`theory.saxe`: "
+        "the readout as beta, the conv stack as alpha) fitted to the measured layer change "
+        "(`vpl_jax.analysis.theory_fit`). " + theory_fit.describe(alpha_beta) + "\n\n## Figures\n",
+        1,
     )
     path = out / "report.md"
     runs.write_text(path, text)

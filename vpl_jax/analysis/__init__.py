@@ -15,6 +15,8 @@ Modules (import the one you need, e.g. ``from vpl_jax.analysis import behaviour`
   and the initial-sensitivity regressions of Eq. 7 (Fig. 10).
 * ``tuning_run`` -- tuning curves of a whole run (naive and trained networks), the unit and
   Eq. 7 tables, and the Fig. 4 test shared by the figure and the verdicts.
+* ``theory_fit`` -- Saxe's alpha/beta model fitted to a run's readout and conv-stack change
+  (trajectory shapes, half-times, the change ratio across separations).
 * ``experiment2`` -- Experiment 2 (faces vs Gabors, frozen layers): t95, accuracy drops, change
   proportions, the layer x task ANOVA (Fig. 5).
 * ``selectivity`` -- orientation selectivity from responses to full-field gratings (the gOSI of

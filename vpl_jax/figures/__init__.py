@@ -16,7 +16,8 @@ Experiment 1:
 
 Experiment 2: `figure_5` (`vpl_jax.figures.experiment2`; with `face_samples` and `morph_row` of
 the face stimuli). Psychophysics: `psychophysics_figure` (psychometric functions, thresholds,
-efficiency). Any run: `learning_curves` (`vpl_jax.figures.learning`). Shared conventions:
+efficiency). Theory beside a run: `theory_fit_figure` (Saxe's alpha/beta model fitted to the
+readout and conv-stack change, `vpl_jax.figures.theory_fit`). Any run: `learning_curves` (`vpl_jax.figures.learning`). Shared conventions:
 `vpl_jax.figures.style`.
 """
 
@@ -27,6 +28,7 @@ from vpl_jax.figures.learning import learning_curves
 from vpl_jax.figures.physiology import figure_6, figure_7, figure_8, figure_9, figure_10
 from vpl_jax.figures.plasticity import figure_3
 from vpl_jax.figures.psychophysics import psychophysics_figure
+from vpl_jax.figures.theory_fit import theory_fit_figure
 
 __all__ = [
     "figure_2",
@@ -42,4 +44,5 @@ __all__ = [
     "learning_curves",
     "morph_row",
     "psychophysics_figure",
+    "theory_fit_figure",
 ]
