@@ -272,7 +272,17 @@ def main(argv=None):
     if torch is not None and not args.skip_torch:
         model = torch_model(params)
         variants["paper, PyTorch eager"] = lambda: paper_pytorch(model, args.reference, **grid)
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+        x = 30.0 * np.random.default_rng(0).normal(size=(2, args.size, args.size, 1))
+        x = x.astype(np.float32)
+        want = full_forward(params, jnp.asarray(x), LAYERS)["conv5"]
+        with torch.no_grad():
+            got = model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()))["conv5"]
+        got = got[:, :, got.shape[2] // 2, got.shape[3] // 2].numpy()
+        rel = float(np.max(np.abs(got - np.asarray(want))) / np.max(np.abs(np.asarray(want))))
+        print(
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads; same images, conv5 "
+            f"centre units PyTorch vs JAX: max rel. diff {rel:.1e}"
+        )
     else:
         print("torch not importable (or --skip-torch): PyTorch baseline NOT measured")
 
