@@ -204,7 +204,8 @@ def _add_run_arguments(parser: argparse.ArgumentParser, default_preset: str, def
         help="Experiment 1: demo (5 min on 2 quiet CPU cores, analysis included), smoke (about "
         "a minute), cpu-exp1 (reduced Experiment 1: 51 min), paper-tuning and paper-exp1 "
         "(accelerators). Experiment 2 (Gabor vs face task, frozen layers, Fig. 5; "
-        "docs/experiment2.md): smoke-exp2 (about a minute), cpu-exp2 (reduced: about 60 min), "
+        "docs/experiment2.md): smoke-exp2 (about a minute), cpu-exp2 (reduced, 72 conditions; "
+        "48 of them: 47 min on 2 shared cores), "
         "paper-exp2 (2 x 360 conditions, accelerators; not timed)",
     )
     parser.add_argument(

@@ -424,8 +424,9 @@ PRESETS: dict[str, Experiment2Config] = {
     # 120 deg) and 3 folds (0, 1, 2), all six k; each task at the two dissimilarities whose
     # fully plastic network reached 95 % within 300 iterations in a pilot at 67 px: Gabor 1 and
     # 2 (0.5 and 1 deg; 2 deg and more are learned in under 20 iterations), faces 4 and 5
-    # (morph distances 0.25 and 0.50; 0.15 was at 71 % after 150 iterations); 100 Gabor test
-    # pairs, the 625 face test pairs; 72 conditions.
+    # (morph distances 0.25 and 0.50; 0.15 was at 71 % after 150 iterations; in the reduced run
+    # of docs/experiment2.md 0.25 stayed at 91 % after 300 iterations); 100 Gabor test pairs,
+    # the 625 face test pairs; 72 conditions.
     "cpu-exp2": Experiment2Config(
         preset="cpu-exp2",
         references=(0.0, 60.0, 120.0),
