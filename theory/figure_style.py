@@ -124,6 +124,8 @@ RC: dict = {
     # orange, sky blue, green, blue, vermilion, purple, then yellow (faint on white) and black
     "axes.prop_cycle": mpl.cycler(color=[OKABE_ITO[i] for i in (1, 2, 3, 5, 6, 7, 4, 0)]),
     "image.cmap": SEQUENTIAL_CMAP,
+    "axes.formatter.useoffset": False,
+    "axes.formatter.limits": (-4, 5),
     "pdf.fonttype": 42,
     "ps.fonttype": 42,
     "svg.fonttype": "none",

@@ -132,7 +132,7 @@ def _panel_b(ds, ax, acc_var: str, other: str | None = None, legend_ax=None) -> 
         colors[test] = bars.lines[0].get_color()
     if other is not None:
         alt = behaviour.final_transfer_accuracy(ds, variable=other, tests=tests)
-        name = "symmetrised max(m, 1-m)" if other == "accuracy_sym" else "mean p(correct)"
+        name = "symmetrised" if other == "accuracy_sym" else "mean p(correct)"
         for test in tests:
             ax.plot(
                 seps,
@@ -150,7 +150,8 @@ def _panel_b(ds, ax, acc_var: str, other: str | None = None, legend_ax=None) -> 
     )
     (legend_ax or ax).legend(
         *ax.get_legend_handles_labels(),
-        title="test (mean ± SD):\nacc ~ ln(training sep.)",
+        title="test (mean ± SD):\nacc ~ ln(training sep.)"
+        + ("" if other is None else "\ndashed: the other metric"),
         loc="center left",
         borderaxespad=0.0,
         fontsize=style.FONT_SIZE - 2,

@@ -135,7 +135,7 @@ def test_figure_2_shows_the_symmetrised_metric_where_it_disagrees():
     assert metrics_disagree(wrong)
     fig = figure_2(wrong)
     labels = _panel_b_labels(fig)
-    assert "ori+45 (symmetrised max(m, 1-m))" in labels
+    assert "ori+45 (symmetrised)" in labels
     plt.close(fig)
     fig = figure_2(wrong, symmetric=True)
     assert "symmetrised" in fig._suptitle.get_text()
