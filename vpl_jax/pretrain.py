@@ -553,6 +553,7 @@ def make_weights_file(
     checkpoint_dir: Path | None = None,
     progress: bool = True,
     qualify: bool = True,
+    overwrite: bool = False,
 ) -> Path:
     """Run the recipe on the bundled photos and save the weights with their metadata.
 
@@ -560,7 +561,12 @@ def make_weights_file(
     and (if ``qualify``) the selectivity tables of the result and of random weights.
     ``vpl-jax weights pretrain --out FILE`` calls this; with the default config it reproduces the
     bundled ``vpl_jax/data/default_weights.npz``.
+
+    Raises:
+        WeightsError: ``out`` exists and ``overwrite`` is false -- checked before any training.
     """
+    if Path(out).exists() and not overwrite:
+        raise weights.WeightsError(f"{out}: already exists; pass overwrite=True to replace it")
     photos = natural_images.load_photos()
     result = pretrain(config, photos, checkpoint_dir=checkpoint_dir, progress=progress)
     metadata = recipe_metadata(config, natural_images.PHOTO_NAMES)
@@ -570,4 +576,6 @@ def make_weights_file(
     metadata["ica_seconds"] = round(result.log["ica_seconds"], 1)
     if qualify:
         metadata["qualification"] = qualification(result.params, seed=config.seed)
-    return weights.save(result.params, Path(out), arch=ARCH, metadata=metadata)
+    return weights.save(
+        result.params, Path(out), arch=ARCH, metadata=metadata, overwrite=overwrite
+    )

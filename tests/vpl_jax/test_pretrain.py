@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from theory import natural_images
-from vpl_jax import alexnet, pretrain
+from vpl_jax import alexnet, pretrain, weights
 
 # Tiny FastICA runs stop before convergence on purpose (see ica_max_iter below).
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -192,3 +192,12 @@ def test_bundled_default_weights_carry_their_recipe_and_meet_the_qualification_b
         assert bundled["frac_selective"] > random["frac_selective"] + 0.15, layer
     assert rows["pretrained"]["conv1"]["frac_gabor_r2"] >= 0.9
     assert rows["random"]["conv1"]["frac_gabor_r2"] <= 0.1
+
+
+def test_make_weights_file_refuses_an_existing_file_before_training(tmp_path, monkeypatch):
+    out = tmp_path / "w.npz"
+    out.write_bytes(b"keep me")
+    monkeypatch.setattr(pretrain, "pretrain", lambda *a, **k: pytest.fail("trained anyway"))
+    with pytest.raises(weights.WeightsError, match="already exists"):
+        pretrain.make_weights_file(out)
+    assert out.read_bytes() == b"keep me"
