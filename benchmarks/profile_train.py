@@ -4,7 +4,8 @@ Each piece of the step is timed as its own jitted program at the step's shapes (
 images of ``--size`` px through the Caffe AlexNet, the readout, the loss and SGD with momentum):
 forward convolutions, backward by input, backward by kernel (for ``ArchSpec.conv_gradient``
 ``"xla"`` and ``"forward"``), LRN and max-pooling forward+backward, the readout and loss
-forward+backward, the pixel noise, and the optimiser update. The rounds are interleaved; the
+forward+backward (``alexnet.max_pool``'s rule and XLA's ``select_and_scatter``), the pixel
+noise, and the optimiser update. The rounds are interleaved; the
 medians are printed with their share of the sum of the pieces, beside the whole jitted step
 (``vpl_jax.train``), whose time is less than the sum when XLA fuses pieces (ReLU, bias, LRN and
 pooling into their neighbours).
@@ -67,6 +68,9 @@ def pieces(size: int) -> dict:
             pool = lambda a: alexnet.max_pool(a, ARCH.pool_window, ARCH.pool_stride)  # noqa: E731
             fb = jax.jit(lambda a, pool=pool: jax.vjp(pool, a)[1](pool(a)))
             out[(f"pool{i}", "max-pool fwd+bwd")] = (fb, (a,))
+            old = lambda a: alexnet._pool_reduce_window(a, ARCH.pool_window, ARCH.pool_stride)  # noqa: E731
+            fb = jax.jit(lambda a, pool=old: jax.vjp(pool, a)[1](pool(a)))
+            out[(f"pool{i}", "max-pool fwd+bwd (XLA's rule)")] = (fb, (a,))
             prev = f"pool{i}"
         else:
             prev = conv.name
@@ -97,8 +101,13 @@ def pieces(size: int) -> dict:
     return out
 
 
-def step_runner(size: int, conv_gradient: str):
+def step_runner(size: int, conv_gradient: str, xla_pool_rule: bool = False):
+    """One jitted training step; ``xla_pool_rule``: max-pooling differentiated by XLA's own rule
+    (``select_and_scatter``) instead of ``alexnet.max_pool``'s (patched in while tracing, under
+    another architecture name so that no traced program is shared)."""
     arch = dataclasses.replace(ARCH, conv_gradient=conv_gradient)
+    if xla_pool_rule:
+        arch = dataclasses.replace(arch, name="caffe_alexnet_xla_pool_rule")
     config = train.TrainConfig(image_size=size, test_pairs=20, fold_pairs=20, arch=arch)
     backbone = alexnet.init_params(jax.random.key(0))
     programs = train.compiled_programs(config, None)
@@ -112,6 +121,13 @@ def step_runner(size: int, conv_gradient: str):
         box["states"], metrics = programs.step(keys, conds, box["states"], templates)
         return metrics["loss"]
 
+    if xla_pool_rule:
+        saved = alexnet.max_pool
+        alexnet.max_pool = alexnet._pool_reduce_window
+        try:
+            jax.block_until_ready(one())  # traced and compiled with XLA's rule
+        finally:
+            alexnet.max_pool = saved
     return one
 
 
@@ -125,6 +141,7 @@ def main(argv=None):
     runs = {key: (lambda f=f, a=a: f(*a)) for key, (f, a) in pieces(args.size).items()}
     runs[("step", "whole step, conv_gradient='xla'")] = step_runner(args.size, "xla")
     runs[("step", "whole step, conv_gradient='forward'")] = step_runner(args.size, "forward")
+    runs[("step", "whole step, XLA's max-pool rule")] = step_runner(args.size, "xla", True)
     for fn in runs.values():  # compile and warm up
         jax.block_until_ready(fn())
     times = {key: [] for key in runs}
@@ -135,7 +152,10 @@ def main(argv=None):
             times[key].append(time.perf_counter() - t0)
     med = {key: 1e3 * float(np.median(t)) for key, t in times.items()}
     print(load() + f" (after {args.rounds} interleaved rounds)")
-    base = {k: v for k, v in med.items() if k[0] != "step" and "forward-conv" not in k[1]}
+    alternatives = ("forward-conv", "XLA's rule")
+    base = {
+        k: v for k, v in med.items() if k[0] != "step" and not any(a in k[1] for a in alternatives)
+    }
     total = sum(base.values())
     print(f"\n{'layer':8s} {'piece':44s} {'ms':>8s} {'share':>7s}")
     for key, ms in med.items():

@@ -108,7 +108,10 @@ def _check_regions(arch, regions, height, width) -> dict[str, Region]:
                 f"regions has unknown layer {layer!r} for {arch.name}; known: {arch.output_keys}"
             )
         try:
-            top, bottom, left, right = (int(v) for v in region)
+            values = tuple(region)
+            top, bottom, left, right = (int(v) for v in values)
+            if any(int(v) != v or isinstance(v, bool) for v in values):
+                raise ValueError
         except (TypeError, ValueError):
             raise InputError(
                 f"regions[{layer!r}] must be 4 integers (top, bottom, left, right), got {region!r}"

@@ -423,3 +423,27 @@ def test_forward_conv_gradients_in_the_training_loss():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * float(jnp.max(jnp.abs(b))))
     with pytest.raises(ValueError, match="conv_gradient"):
         dataclasses.replace(CAFFE_ALEXNET, conv_gradient="im2col")
+
+
+def test_max_pool_derivatives_equal_reduce_window_with_ties():
+    """The written-out max-pool tangent and its transpose give exactly lax.reduce_window's
+    value, jvp and gradient (the first maximum of each window), ties and overlaps included."""
+    rng = np.random.default_rng(16)
+    x = jnp.asarray(rng.integers(0, 4, size=(2, 9, 11, 3)), jnp.float32)  # many ties
+    t = jnp.asarray(rng.normal(size=x.shape), jnp.float32)
+
+    def ref(x):
+        return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 3, 3, 1), (1, 2, 2, 1), "VALID")
+
+    def ours(x):
+        return alexnet.max_pool(x, 3, 2)
+
+    g = jnp.asarray(rng.normal(size=ref(x).shape), jnp.float32)
+    for f in (ours, ref):
+        assert f(x).shape == (2, 4, 5, 3)
+    np.testing.assert_array_equal(ours(x), ref(x))
+    np.testing.assert_array_equal(jax.jvp(ours, (x,), (t,))[1], jax.jvp(ref, (x,), (t,))[1])
+    grad_ours = jax.vjp(ours, x)[1](g)[0]
+    np.testing.assert_array_equal(grad_ours, jax.vjp(ref, x)[1](g)[0])
+    assert float(jnp.sum(grad_ours != 0)) > 10  # the gradient reaches many inputs
+    np.testing.assert_allclose(jnp.sum(grad_ours), jnp.sum(g), rtol=1e-5)  # one winner each

@@ -167,6 +167,8 @@ def test_errors_name_the_argument(params):
         rf.cone_features(p, x, {"conv5": (1, 1, 0, 1)})
     with pytest.raises(InputError, match="4 integers"):
         rf.cone_features(p, x, {"conv5": (0, 1)})
+    with pytest.raises(InputError, match="4 integers"):
+        rf.cone_features(p, x, {"conv5": (0, 1.5, 0, 1)})
     with pytest.raises(InputError, match="non-empty mapping"):
         rf.cone_features(p, x, {})
     with pytest.raises(InputError, match="input channel"):
