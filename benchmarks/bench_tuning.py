@@ -241,10 +241,13 @@ def main(argv=None):
     if args.blas_threads:
         # jax's CPU SVD calls SciPy's OpenBLAS LAPACK; with its default threads it took 6 ms to
         # 1 s per (384, 50) SVD on the loaded machine, 0.7 ms with one thread (measured)
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(args.blas_threads, user_api="blas")
-        print(f"OpenBLAS limited to {args.blas_threads} thread(s) for every variant")
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            print("threadpoolctl not importable: OpenBLAS threads NOT limited")
+        else:
+            threadpool_limits(args.blas_threads, user_api="blas")
+            print(f"OpenBLAS limited to {args.blas_threads} thread(s) for every variant")
 
     params = weights.load(args.weights)
     key = jax.random.key(0)
