@@ -73,7 +73,7 @@ def _all(args) -> int:
 def _common(p, *, fit_options: bool) -> None:
     p.add_argument("--out", required=True, help="run folder (resumed if it exists)")
     p.add_argument("--preset", default="cpu", choices=sorted(presets.PRESETS),
-                   help="cpu (reduced, minutes on a CPU), smoke (seconds), paper (accelerators)")  # fmt: skip
+                   help="cpu (reduced: 17 CPU-minutes, 70 min on 2 shared cores), smoke (seconds), paper (accelerators)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="seed of the simulation and the fits")
     p.add_argument("--quiet", action="store_true", help="no progress bars or messages")
     if fit_options:

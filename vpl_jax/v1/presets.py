@@ -1,7 +1,7 @@
 """Sizes of the V1 bench: the simulated population, the models fitted and their schedules.
 
 * ``smoke`` -- seconds-to-a-minute: every stage once at a toy size (tests of the command line).
-* ``cpu`` -- the reduced bench for a CPU (minutes): 1,500 images, 32 neurons; the data-driven
+* ``cpu`` -- the reduced bench for a CPU (17 CPU-minutes; 70 min wall on 2 shared cores): 1,500 images, 32 neurons; the data-driven
   CNN with 16 maps (depths 1-3) and mini-batches of 64; the VGG-19 layer sweep over 8 of the 16
   convolutional layers with the paper's lambdas, a 2 x 2 x 2 lambda grid at conv3_1; capped
   schedules.
