@@ -5,7 +5,8 @@ samples each, the centre unit of every channel of layers 1-5 (norm1, norm2, conv
 Eq. 6 FI per orientation (covariance ddof 0 + 0.01 I over the units with mean >= 1.0, divided by
 their number). Variants, run interleaved round by round so that machine load hits all alike:
 
-* ``cone, jacfwd``: one jitted program (``lax.map`` over orientations), the exact gradient
+* ``cone, jacfwd``: one jitted program (``lax.map`` over orientations; each orientation's Gabor
+  made once, its noise samples added: the images of ``stimuli.NoisyGaborInput``), the exact gradient
   ``jax.jacfwd`` of the sample mean with respect to the orientation, the forward pass restricted
   to the receptive-field cone of the centre units (``vpl_jax.analysis.recording.
   centre_responses``), FI in the sample space (thin SVD of the centred samples, as
@@ -91,7 +92,6 @@ def fisher_from_samples(grad, samples):
 
 
 def jax_protocol(forward, params, *, size, num_o, num_noise):
-    make = stimuli.NoisyGaborInput(size, ARCH.in_channels)
     consts = stimuli.NoisyGaborParams(**GABOR).as_arrays()
     offsets = jnp.asarray(tuning.relative_orientations(num_o), jnp.float32)
 
@@ -100,8 +100,15 @@ def jax_protocol(forward, params, *, size, num_o, num_noise):
         keys = jax.random.split(key, (num_o, num_noise))
 
         def sample_mean(theta, noise_keys):
-            stim = stimuli.NoisyGaborStimulus(jnp.broadcast_to(theta, noise_keys.shape), noise_keys)
-            samples = forward(params, jax.vmap(make, in_axes=(0, None))(stim, consts), LAYERS)
+            # the images of NoisyGaborInput, the Gabor (and its tangent) made once per orientation
+            image = stimuli.gabor(theta, consts.wavelength_px, sigma_px=consts.sigma_px, size=size)
+            images = jax.vmap(
+                lambda k: stimuli.to_channels(
+                    stimuli.network_input(k, image, consts.contrast, consts.noise_sd),
+                    ARCH.in_channels,
+                )
+            )(noise_keys)
+            samples = forward(params, images, LAYERS)
             return {layer: x.mean(0) for layer, x in samples.items()}, samples
 
         def one(items):
