@@ -149,7 +149,9 @@ def styled(fun: Callable) -> Callable:
     return wrapper
 
 
-def figure_size(columns: float = 2, height: float | None = None, *, aspect: float = 0.62):
+def figure_size(
+    columns: int | float = 2, height: int | float | None = None, *, aspect: float = 0.62
+):
     """``(width, height)`` in inches of a figure ``columns`` journal columns wide (1, 1.5 or 2).
 
     ``height`` in inches (default ``aspect * width``), capped at `MAX_HEIGHT`.
