@@ -15,9 +15,23 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Three groups of about equal cost, so that pytest-xdist runs them side by side.
+_GROUPS = {
+    "theory": ["theory"],
+    "vpl_jax core": [
+        "vpl_jax",
+        "--ignore=vpl_jax/cnn",
+        "--ignore=vpl_jax/codes",
+        "--ignore=vpl_jax/v1",
+        "--ignore=vpl_jax/networks",
+    ],
+    "vpl_jax subsystems": ["vpl_jax/cnn", "vpl_jax/codes", "vpl_jax/v1", "vpl_jax/networks"],
+}
+
 
 @pytest.mark.slow
-def test_docstring_examples_pass_under_the_jaxtyping_hook():
+@pytest.mark.parametrize("group", list(_GROUPS))
+def test_docstring_examples_pass_under_the_jaxtyping_hook(group):
     env = dict(os.environ, MPLBACKEND="Agg")
     cmd = [
         sys.executable,
@@ -31,8 +45,7 @@ def test_docstring_examples_pass_under_the_jaxtyping_hook():
         "-n0",
         "--doctest-modules",
         "--jaxtyping-packages=vpl_jax,theory,beartype.beartype",
-        "vpl_jax",
-        "theory",
+        *_GROUPS[group],
     ]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
