@@ -66,7 +66,7 @@ from vpl_jax.analysis.recording import (
     PROTOCOL_LAYERS,
     UNIT_COLUMNS,
     blocked_map,
-    centre_units,
+    centre_responses,
     check_inclusion_threshold,
     check_layers,
     check_size,
@@ -657,8 +657,7 @@ def _record_one(params, reference, key, offsets, consts, make_input, arch, layer
     def responses(theta, noise_keys):
         stim = stimuli.NoisyGaborStimulus(jnp.broadcast_to(theta, noise_keys.shape), noise_keys)
         images = jax.vmap(make_input, in_axes=(0, None))(stim, consts)
-        out = alexnet.features(params, images, arch)
-        return {layer: centre_units(out[layer]) for layer in layers}  # (N, C)
+        return centre_responses(params, images, arch, tuple(layers))  # (N, C): the cone only
 
     def sample_mean(theta, noise_keys):
         samples = responses(theta, noise_keys)
@@ -748,8 +747,8 @@ def record_tuning(
     One jitted computation per chunk of ``network_batch`` networks (``vmap`` over the chunk; the
     chunks run in sequence through the same compiled program). For each block of orientations
     (``lax.map``) the Gabors at ``TO + linspace(-90, 90, O)`` with ``num_noise`` noise samples
-    each are generated and run through ``alexnet.features`` (``vmap`` over orientations and
-    samples). Per orientation: the centre units' mean and variance (ddof 0); the gradient, by
+    each are generated and run through the centre units' receptive-field cone
+    (``recording.centre_responses``; ``vmap`` over orientations and samples). Per orientation: the centre units' mean and variance (ddof 0); the gradient, by
     ``jax.jacfwd`` of the sample mean with respect to the orientation (``gradient="jacfwd"``) or
     the paper's filter of the mean curve (``"smoothed"``); and the population FI of Eq. 6 with
     the covariance (ddof 0) + ``ridge * I``, evaluated exactly in the sample space (a thin SVD
