@@ -202,7 +202,9 @@ def _add_run_arguments(parser: argparse.ArgumentParser, default_preset: str, def
         "--preset",
         default=default_preset,
         help="Experiment 1: demo (5 min on 2 quiet CPU cores, analysis included), smoke (about "
-        "a minute), cpu-exp1 (reduced Experiment 1: 51 min), paper-tuning and paper-exp1 "
+        "a minute), cpu-exp1 (reduced Experiment 1 chosen by d': about 25 min on 2 quiet "
+        "cores, 101 min shared), cpu-exp1-hard (the earlier grid: 51 min), paper-tuning and "
+        "paper-exp1 "
         "(accelerators). Experiment 2 (Gabor vs face task, frozen layers, Fig. 5; "
         "docs/experiment2.md): smoke-exp2 (about a minute), cpu-exp2 (reduced, 72 conditions; "
         "48 of them: 47 min on 2 shared cores), "
