@@ -58,7 +58,8 @@ def test_sweep_with_an_unknown_override_key_fails_before_compute(tmp_path, capsy
 # Experiment 2 (vpl-jax run --preset smoke-exp2 / cpu-exp2 / paper-exp2)
 
 
-def test_run_help_lists_the_experiment2_presets_with_their_times(capsys):
+def test_run_help_lists_the_experiment2_presets_with_their_times(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "2000")  # argparse would wrap (and break names at hyphens)
     with pytest.raises(SystemExit) as exc:
         cli.main(["run", "--help"])
     assert exc.value.code == 0
