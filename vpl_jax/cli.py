@@ -60,25 +60,33 @@ def _config2(preset_name: str, overrides: Sequence[str]) -> experiment2.Experime
     return experiment2.apply_overrides(experiment2.preset(preset_name), list(overrides or ()))
 
 
+def _warn_unhealthy(problems: list[tuple[str, str]], total: int) -> None:
+    """Name each flagged condition (``(label, problem)`` pairs) and count them, on stderr."""
+    for label, problem in problems:
+        print(f"vpl-jax: warning: condition {label}: {problem}", file=sys.stderr)
+    if problems:
+        print(
+            f"vpl-jax: warning: {len(problems)} of {total} conditions are flagged "
+            "in results.nc (finite, degenerate) and left out of the report's verdicts",
+            file=sys.stderr,
+        )
+
+
 def _print_health2(ds) -> None:
     """Name the Experiment 2 conditions whose training went non-finite or degenerate (stderr)."""
     finite = ds.finite.values.astype(bool).all(axis=1)
     bad = np.flatnonzero(~finite | ds.degenerate.values.astype(bool))
+    problems = []
     for i in bad:
         c = ds.isel(condition=int(i))
-        problem = "non-finite" if not finite[i] else "degenerate (no learning signal)"
-        print(
-            f"vpl-jax: warning: condition {int(c.condition)} ({c.task.item()}, "
-            f"k={int(c.frozen_layers)}, reference {float(c.reference):g}, dissimilarity "
-            f"{int(c.dissimilarity)}): {problem}",
-            file=sys.stderr,
+        label = (
+            f"{int(c.condition)} ({c.task.item()}, k={int(c.frozen_layers)}, reference "
+            f"{float(c.reference):g}, dissimilarity {int(c.dissimilarity)})"
         )
-    if len(bad):
-        print(
-            f"vpl-jax: warning: {len(bad)} of {ds.sizes['condition']} conditions are flagged "
-            "in results.nc (finite, degenerate) and left out of the report's verdicts",
-            file=sys.stderr,
+        problems.append(
+            (label, "non-finite" if not finite[i] else "degenerate (no learning signal)")
         )
+    _warn_unhealthy(problems, ds.sizes["condition"])
 
 
 def _run_experiment2(args: argparse.Namespace, *, analysis: bool) -> int:
@@ -104,17 +112,8 @@ def _run_experiment2(args: argparse.Namespace, *, analysis: bool) -> int:
 def _print_health(ds) -> None:
     """Name the conditions whose training went non-finite or degenerate (stderr)."""
     table = experiment.health_table(ds)
-    for row in table.itertuples():
-        print(
-            f"vpl-jax: warning: condition {row.condition} ({row.label}): {row.problem}",
-            file=sys.stderr,
-        )
-    if len(table):
-        print(
-            f"vpl-jax: warning: {len(table)} of {ds.sizes['condition']} conditions are flagged "
-            "in results.nc (finite, degenerate) and left out of the report's verdicts",
-            file=sys.stderr,
-        )
+    problems = [(f"{row.condition} ({row.label})", row.problem) for row in table.itertuples()]
+    _warn_unhealthy(problems, ds.sizes["condition"])
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -351,16 +351,9 @@ def analyze(
 
     pd.DataFrame(rows, columns=headlines.Verdict._fields).to_csv(out / "headlines.csv", index=False)
     text = _report_text(
-        ds, config, rows, written, skipped, tuning, gate, tuning_gate, symmetric, psycho, options
-    )
-    text = text.replace(
-        "\n## Figures\n",
-        "\n## Saxe's alpha/beta model beside this run\n\n"
-        "The two-layer reduction of Saxe's theory of perceptual learning dynamics (`theory.saxe`: "
-        "the readout as beta, the conv stack as alpha) fitted to the measured layer change "
-        "(`vpl_jax.analysis.theory_fit`). " + theory_fit.describe(alpha_beta) + "\n\n## Figures\n",
-        1,
-    )
+        ds, config, rows, written, skipped, tuning, gate, tuning_gate, symmetric, psycho, options,
+        alpha_beta=alpha_beta,
+    )  # fmt: skip
     path = out / "report.md"
     runs.write_text(path, text)
     return path
@@ -591,8 +584,9 @@ def _gate_lines(gate: pd.DataFrame, title: str) -> list[str]:
 
 
 def _report_text(
-    ds, config, rows, written, skipped, tuning, gate, tuning_gate, symmetric, psycho, options
-) -> str:
+    ds, config, rows, written, skipped, tuning, gate, tuning_gate, symmetric, psycho, options,
+    *, alpha_beta: theory_fit.AlphaBetaFit,
+) -> str:  # fmt: skip
     counts = pd.Series([r.verdict for r in rows]).value_counts()
     grid = config.grid
     gradient = tuning_run.GRADIENTS[options.tuning_gradient]
@@ -641,6 +635,14 @@ def _report_text(
         lines += ["", "## Psychophysics", "", *psycho]
     if tuning is not None:
         lines += ["", "## Tuning protocol", "", tuning.description]
+    lines += [
+        "",
+        "## Saxe's alpha/beta model beside this run",
+        "",
+        "The two-layer reduction of Saxe's theory of perceptual learning dynamics (`theory.saxe`: "
+        "the readout as beta, the conv stack as alpha) fitted to the measured layer change "
+        "(`vpl_jax.analysis.theory_fit`). " + theory_fit.describe(alpha_beta),
+    ]
     if skipped:
         lines += ["", "## Skipped", ""] + [f"- {s}" for s in skipped]
     lines += ["", "## Figures", ""]

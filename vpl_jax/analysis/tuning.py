@@ -748,7 +748,8 @@ def record_tuning(
     chunks run in sequence through the same compiled program). For each block of orientations
     (``lax.map``) the Gabors at ``TO + linspace(-90, 90, O)`` with ``num_noise`` noise samples
     each are generated and run through the centre units' receptive-field cone
-    (``recording.centre_responses``; ``vmap`` over orientations and samples). Per orientation: the centre units' mean and variance (ddof 0); the gradient, by
+    (``recording.centre_responses``; ``vmap`` over orientations and samples). Per orientation:
+    the centre units' mean and variance (ddof 0); the gradient, by
     ``jax.jacfwd`` of the sample mean with respect to the orientation (``gradient="jacfwd"``) or
     the paper's filter of the mean curve (``"smoothed"``); and the population FI of Eq. 6 with
     the covariance (ddof 0) + ``ridge * I``, evaluated exactly in the sample space (a thin SVD

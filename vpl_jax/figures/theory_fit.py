@@ -18,15 +18,11 @@ import numpy as np
 from matplotlib.lines import Line2D
 
 from vpl_jax.analysis import theory_fit
-from vpl_jax.figures.style import separation_colors, unavailable
+from vpl_jax.figures.style import label_panels, separation_colors, unavailable
 
 __all__ = ["theory_fit_figure"]
 
 _GROUP_LABEL = {"readout": "readout (decision layer)", "stack": "conv1-5 mean (lower layers)"}
-
-
-def _letter(ax, letter: str) -> None:
-    ax.text(-0.2, 1.04, letter, transform=ax.transAxes, fontsize=11, fontweight="bold", va="bottom")
 
 
 def _trajectories(ax, fit, group: str, colors) -> bool:
@@ -135,8 +131,7 @@ def theory_fit_figure(ds=None, *, fit: theory_fit.AlphaBetaFit | None = None, me
         ax_q.legend(fontsize=7, frameon=False, loc="best")
     else:
         unavailable(ax_q, "final ratio")
-    for ax, letter in zip(axes, "ABCD", strict=True):
-        _letter(ax, letter)
+    label_panels(fig, axes)
     fig.suptitle(textwrap.fill(theory_fit.describe(fit), 190), fontsize=8.5)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
