@@ -15,6 +15,7 @@ Ratios are measured in the same run; the machine is shared, so absolute times va
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -28,19 +29,25 @@ import numpy as np
 from vpl_jax import alexnet, siamese, train
 
 
-def _config(size: int, batching: str = "auto") -> train.TrainConfig:
-    return train.TrainConfig(
+def _config(
+    size: int, batching: str = "auto", conv_gradient: str | None = None
+) -> train.TrainConfig:
+    config = train.TrainConfig(
         image_size=size, test_pairs=20, fold_pairs=20, condition_batching=batching
     )
+    if conv_gradient is None:
+        return config
+    arch = dataclasses.replace(config.arch, conv_gradient=conv_gradient)
+    return dataclasses.replace(config, arch=arch)
 
 
 def _conditions(k: int) -> train.Condition:
     return train.Condition.create(np.linspace(0.0, 150.0, k), 5.0, 20.0, 0.5, 5.0)
 
 
-def _jax_step_runner(size: int, k: int, batching: str = "auto"):
+def _jax_step_runner(size: int, k: int, batching: str = "auto", conv_gradient: str | None = None):
     """Returns (run_one_step, compile_seconds) for K conditions in one program."""
-    config = _config(size, batching)
+    config = _config(size, batching, conv_gradient)
     backbone = alexnet.init_params(jax.random.key(0))
     initial = siamese.init_model(backbone, config.arch, size)
     programs = train.compiled_programs(config, None)
@@ -199,10 +206,15 @@ def main() -> None:
     )
 
     one, compile_s = _jax_step_runner(args.size, 1)
-    t_jax = _time(one, args.repeats)
+    runners = {"JAX": one}
     print(
-        f"[step] JAX: {t_jax * 1e3:.0f} ms/step = {40 / t_jax:.1f} images/s (first call incl. compile {compile_s:.0f} s)"
+        f"[step] JAX (the library's step, conv_gradient={_config(args.size).arch.conv_gradient!r}): "
+        f"first call incl. compile {compile_s:.0f} s"
     )
+    other = "forward" if _config(args.size).arch.conv_gradient == "xla" else "xla"
+    runners[f"JAX, conv_gradient={other!r}"] = _jax_step_runner(args.size, 1, conv_gradient=other)[
+        0
+    ]
     if "torch" not in skip:
         try:
             torch_one, version, threads = _torch_step_runner(args.size)
@@ -211,12 +223,33 @@ def main() -> None:
                 "[step] PyTorch is not installed (pip install 'vpl-jax[bench]'): no baseline ratio"
             )
         else:
-            t_torch = _time(torch_one, args.repeats)
-            print(
-                f"[step] PyTorch {version} eager ({threads} threads): {t_torch * 1e3:.0f} ms/step = "
-                f"{40 / t_torch:.1f} images/s"
-            )
-            print(f"[step] ratio JAX/PyTorch throughput = {t_torch / t_jax:.2f}x (target >= 1.0)")
+            runners[f"PyTorch {version} eager ({threads} threads)"] = torch_one
+    # Interleaved rounds: every runner once per round, so that load changes hit all alike; the
+    # order rotates each round and each timing starts after a 0.3 s pause, so that no runner
+    # always follows PyTorch's OpenMP threads while they still spin (measured: up to 25 %).
+    for fn in runners.values():
+        fn()
+    times = {name: [] for name in runners}
+    names = list(runners)
+    for r in range(args.repeats):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            time.sleep(0.3)
+            t0 = time.perf_counter()
+            runners[name]()
+            times[name].append(time.perf_counter() - t0)
+    med = {name: statistics.median(t) for name, t in times.items()}
+    for name, t in med.items():
+        print(
+            f"[step] {name}: {t * 1e3:.0f} ms/step = {40 / t:.1f} images/s (median of {args.repeats})"
+        )
+    t_jax = med["JAX"]
+    for name in list(runners)[1:]:
+        per_round = [b / a for a, b in zip(times["JAX"], times[name], strict=True)]
+        print(
+            f"[step] ratio JAX / {name} throughput = {statistics.median(per_round):.2f}x (median per round)"
+        )
+    load = os.getloadavg()
+    print(f"[step] load average after the timing {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
 
     if "vmap" not in skip:
         k = args.k

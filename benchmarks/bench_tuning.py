@@ -5,13 +5,17 @@ samples each, the centre unit of every channel of layers 1-5 (norm1, norm2, conv
 Eq. 6 FI per orientation (covariance ddof 0 + 0.01 I over the units with mean >= 1.0, divided by
 their number). Variants, run interleaved round by round so that machine load hits all alike:
 
-* ``cone, jacfwd``: one jitted program (``lax.map`` over orientations; each orientation's Gabor
-  made once, its noise samples added: the images of ``stimuli.NoisyGaborInput``), the exact gradient
-  ``jax.jacfwd`` of the sample mean with respect to the orientation, the forward pass restricted
-  to the receptive-field cone of the centre units (``vpl_jax.analysis.recording.
-  centre_responses``), FI in the sample space (thin SVD of the centred samples, as
-  ``vpl_jax.analysis.tuning.record_tuning``);
-* ``full map, jacfwd``: the same program with the full feature maps (``alexnet.features``);
+* ``record_tuning (cone, centre_jvp)``: what the library runs, ``vpl_jax.analysis.tuning.
+  record_tuning`` with its defaults: one jitted program (``lax.map`` over orientations), the
+  forward pass restricted to the receptive-field cone of the centre units and its tangent
+  carried along by hand (``vpl_jax.receptive_field.centre_jvp``: the exact derivative of the
+  sample mean with respect to the orientation, conv1's tangent computed once per orientation
+  because the noise is additive), mean, variance and FI in the sample space (thin SVD of the
+  centred samples);
+* ``cone, jax.jacfwd``: the same statistics from ``jax.jacfwd`` of the sample mean through the
+  cone forward (``vpl_jax.analysis.recording.centre_responses``; each orientation's Gabor made
+  once, its noise samples added: the images of ``stimuli.NoisyGaborInput``);
+* ``full map, jax.jacfwd``: the same program with the full feature maps (``alexnet.features``);
 * ``paper, NumPy on JAX``: the paper's procedure written plainly -- a jitted forward pass per
   orientation (the same noisy Gabors: same keys), then NumPy float64 statistics and
   ``scipy.ndimage.gaussian_filter1d(order=1, sigma=3, mode="wrap")`` gradients;
@@ -121,6 +125,18 @@ def jax_protocol(forward, params, *, size, num_o, num_noise):
     return lambda key, reference: {
         k: np.asarray(v, np.float64) for k, v in run(key, reference).items()
     }
+
+
+OURS = "record_tuning (cone, centre_jvp)"
+
+
+def library_protocol(key, params, reference, *, size, num_o, num_noise):
+    rec = tuning.record_tuning(
+        key, params, reference, ARCH, layers=LAYERS, num_orientations=num_o,
+        num_noise=num_noise, size=size, ridge=RIDGE, threshold=THRESHOLD, progress=False,
+        **{k: GABOR[k] for k in ("wavelength_px", "sigma_px", "contrast", "noise_sd")},
+    )  # fmt: skip
+    return {k: np.asarray(v, np.float64) for k, v in rec.fisher.items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -270,11 +286,15 @@ def main(argv=None):
     )
     print(f"jax {jax.__version__}; {load()} (start)")
     variants = {
-        "cone, jacfwd": jax_protocol(cone_forward, params, **grid),
-        "full map, jacfwd": jax_protocol(full_forward, params, **grid),
+        "cone, jax.jacfwd": jax_protocol(cone_forward, params, **grid),
+        "full map, jax.jacfwd": jax_protocol(full_forward, params, **grid),
     }
     variants = {
         name: (lambda fn=fn: fn(key, jnp.float32(args.reference))) for name, fn in variants.items()
+    }
+    variants = {
+        OURS: lambda: library_protocol(key, params, args.reference, **grid),
+        **variants,
     }
     variants["paper, NumPy on JAX"] = lambda: paper_numpy_on_jax(
         key, params, args.reference, **grid
@@ -314,16 +334,21 @@ def main(argv=None):
     for base in ("paper, NumPy on JAX", "paper, PyTorch eager"):
         if base not in warm:
             continue
-        for name in ("cone, jacfwd", "full map, jacfwd"):
+        for name in (OURS, "cone, jax.jacfwd", "full map, jax.jacfwd"):
             print(f"  speed-up of {name} over {base}: {warm[base] / warm[name]:.2f}x")
-    print(
-        f"  speed-up of cone over full map: {warm['full map, jacfwd'] / warm['cone, jacfwd']:.2f}x"
-    )
+    for name in ("cone, jax.jacfwd", "full map, jax.jacfwd"):
+        print(f"  speed-up of {OURS} over {name}: {warm[name] / warm[OURS]:.2f}x")
     print("FI agreement per layer:")
     for layer in LAYERS:
-        err, _ = agreement(results["cone, jacfwd"][layer], results["full map, jacfwd"][layer])
-        _, corr = agreement(results["cone, jacfwd"][layer], results["paper, NumPy on JAX"][layer])
-        text = f"  {layer:6s} cone vs full map: max rel. diff {err:.1e};  jacfwd vs paper corr {corr:.3f}"
+        err, _ = agreement(results[OURS][layer], results["full map, jax.jacfwd"][layer])
+        err_c, _ = agreement(
+            results["cone, jax.jacfwd"][layer], results["full map, jax.jacfwd"][layer]
+        )
+        _, corr = agreement(results[OURS][layer], results["paper, NumPy on JAX"][layer])
+        text = (
+            f"  {layer:6s} vs full map, max rel. diff: record_tuning {err:.1e}, cone jacfwd "
+            f"{err_c:.1e};  exact vs paper's smoothed corr {corr:.3f}"
+        )
         if "paper, PyTorch eager" in results:
             _, corr_t = agreement(
                 results["paper, PyTorch eager"][layer], results["paper, NumPy on JAX"][layer]

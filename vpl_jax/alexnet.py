@@ -43,6 +43,7 @@ __all__ = [
     "init_params",
     "layer_shapes",
     "lrn",
+    "lrn_jvp",
     "max_pool",
     "min_input_size",
     "param_shapes",
@@ -547,17 +548,57 @@ def lrn(
     References:
         Krizhevsky, Sutskever & Hinton (2012), Sec. 3.3; Caffe ``LRNLayer`` (ACROSS_CHANNELS).
     """
-    if size < 1 or size % 2 == 0:
-        raise InputError(f"LRN size must be a positive odd integer, got {size=}")
-    half = (size - 1) // 2
-    window = (1,) * (a.ndim - 1) + (size,)
-    padding = ((0, 0),) * (a.ndim - 1) + ((half, half),)
-    sq_sum = jax.lax.reduce_window(a * a, 0.0, jax.lax.add, window, (1,) * a.ndim, padding)
-    scale = k + (alpha / size) * sq_sum
+    scale = k + (alpha / size) * _channel_window_sum(a * a, size)
     if beta == 0.75:  # s^-3/4 = rsqrt(s) * sqrt(rsqrt(s)): cheaper than pow (exp + log) on CPU
         r = jax.lax.rsqrt(scale)
         return a * (r * jnp.sqrt(r))
     return a * scale ** (-beta)
+
+
+def _channel_window_sum(x: jax.Array, size: int) -> jax.Array:
+    """Sum over the ``size`` channels centred on each channel (zero-padded at the ends)."""
+    if size < 1 or size % 2 == 0:
+        raise InputError(f"LRN size must be a positive odd integer, got {size=}")
+    half = (size - 1) // 2
+    window = (1,) * (x.ndim - 1) + (size,)
+    padding = ((0, 0),) * (x.ndim - 1) + ((half, half),)
+    return jax.lax.reduce_window(x, 0.0, jax.lax.add, window, (1,) * x.ndim, padding)
+
+
+def lrn_jvp(
+    a: jax.Array,
+    da: jax.Array,
+    size: int = 5,
+    alpha: float = 1e-4,
+    beta: float = 0.75,
+    k: float = 1.0,
+) -> tuple[jax.Array, jax.Array]:
+    r"""``lrn(a)`` and its forward-mode tangent along ``da``, written out.
+
+    .. math:: db_c = s_c^{-\beta} \Big(da_c - \frac{2 \beta \alpha}{n}\, \frac{a_c}{s_c}
+              \sum_{c' \in W(c)} a_{c'}\, da_{c'}\Big), \quad
+              s_c = k + \frac{\alpha}{n} \sum_{c' \in W(c)} a_{c'}^2
+
+    The value of ``jax.jvp(lrn, (a,), (da,))`` (to float32 round-off) with one window sum for
+    the tangent instead of the differentiated chain; ``vpl_jax.receptive_field`` carries tuning
+    tangents with it. ``da`` may have a leading axis of 1 (one tangent for every ``a``).
+
+    Args:
+        a: ``(..., C)`` activations; da: the tangent, broadcastable to ``a``.
+        size, alpha, beta, k: as ``lrn``.
+
+    Returns:
+        ``(b, db)`` with the shape of ``a``.
+    """
+    scale = k + (alpha / size) * _channel_window_sum(a * a, size)
+    if beta == 0.75:
+        r = jax.lax.rsqrt(scale)
+        power, inverse = r * jnp.sqrt(r), r * r
+    else:
+        power, inverse = scale ** (-beta), 1.0 / scale
+    cross = _channel_window_sum(a * da, size)
+    db = power * (da - (2.0 * beta * alpha / size) * a * inverse * cross)
+    return a * power, db
 
 
 def _pool_reduce_window(x: jax.Array, window: int, stride: int) -> jax.Array:

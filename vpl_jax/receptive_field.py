@@ -44,8 +44,10 @@ from vpl_jax import alexnet
 __all__ = [
     "Region",
     "centre_features",
+    "centre_jvp",
     "centre_regions",
     "cone_features",
+    "cone_jvp",
     "cone_macs",
     "cone_regions",
 ]
@@ -317,32 +319,82 @@ def _check_images(images, arch):
         raise InputError(f"expected at least one image, got {images.shape=}")
 
 
-@functools.partial(jax.jit, static_argnames=("arch", "regions"))
-def _cone(params, images, arch, regions):
+def _linear_part(p: dict) -> dict:
+    """A layer's params without the bias (the tangent of an affine map is its linear part)."""
+    return {"w": p["w"], "b": jnp.zeros_like(p["b"])}
+
+
+def _elementwise(fn, x, dx):
+    """``fn(x)`` and, when ``dx`` is not None, its forward-mode tangent ``J_fn(x) dx``."""
+    if dx is None:
+        return fn(x), None
+    return jax.jvp(fn, (x,), (dx,))
+
+
+def _stages(params, images, tangent, arch, regions):
+    """Run the cone's stages on ``images`` (and carry ``tangent`` along when it is not None).
+
+    ``tangent`` is ``None``, ``(N, H, W, C)`` or ``(1, H, W, C)`` (one tangent for every
+    image: conv1's tangent is then computed once and broadcast after its ReLU). Returns
+    ``{layer: (value, tangent or None, region held)}`` of every computed layer.
+    """
     _, height, width, _ = images.shape
     plan = _plan(arch, height, width, regions)
     shapes = alexnet.layer_shapes(arch, height, width)
     computed = {}
-    x, have, bounds = images, (0, height, 0, width), (height, width)
+    x, dx, have, bounds = images, tangent, (0, height, 0, width), (height, width)
     for i, stage in enumerate(plan):
         conv, p, out = arch.convs[i], params[arch.convs[i].name], dict(stage.out)
-        x = jax.nn.relu(_crop_conv(x, have, stage.crop, bounds, p, conv))
+        z = _crop_conv(x, have, stage.crop, bounds, p, conv)
+        if dx is not None:  # ReLU's tangent, as jax.nn.relu's: the linear part where z > 0
+            dz = _crop_conv(dx, have, stage.crop, bounds, _linear_part(p), conv)
+            dx = jnp.where(z > 0, dz, jnp.zeros((), dz.dtype))
+        x = jax.nn.relu(z)
         have = out[conv.name]
-        computed[conv.name] = (x, have)
+        computed[conv.name] = (x, dx, have)
         if f"norm{i + 1}" in out:
             want = out[f"norm{i + 1}"]
-            x = _take(x, have, want)
-            x = alexnet.lrn(x, arch.lrn_size, arch.lrn_alpha, arch.lrn_beta, arch.lrn_k)
+            x, dx = _take(x, have, want), None if dx is None else _take(dx, have, want)
+            lrn = dict(size=arch.lrn_size, alpha=arch.lrn_alpha, beta=arch.lrn_beta, k=arch.lrn_k)
+            if dx is None:
+                x = alexnet.lrn(x, **lrn)
+            else:
+                x, dx = alexnet.lrn_jvp(x, dx, **lrn)
             have = want
-            computed[f"norm{i + 1}"] = (x, have)
+            computed[f"norm{i + 1}"] = (x, dx, have)
         if f"pool{i + 1}" in out:
             want = out[f"pool{i + 1}"]
-            x = _take(x, have, _pool_input(want, arch.pool_window, arch.pool_stride))
-            x = alexnet.max_pool(x, arch.pool_window, arch.pool_stride)
+            feed = _pool_input(want, arch.pool_window, arch.pool_stride)
+            x, dx = _take(x, have, feed), None if dx is None else _take(dx, have, feed)
+            pool = functools.partial(
+                alexnet.max_pool, window=arch.pool_window, stride=arch.pool_stride
+            )
+            x, dx = _elementwise(pool, x, dx)
             have = want
-            computed[f"pool{i + 1}"] = (x, have)
+            computed[f"pool{i + 1}"] = (x, dx, have)
         bounds = shapes[_stage_keys(arch, i)[-1]][:2]
-    return {layer: _take(*computed[layer], region) for layer, region in regions}
+    return computed
+
+
+@functools.partial(jax.jit, static_argnames=("arch", "regions"))
+def _cone(params, images, arch, regions):
+    computed = _stages(params, images, None, arch, regions)
+    return {
+        layer: _take(computed[layer][0], computed[layer][2], region) for layer, region in regions
+    }
+
+
+@functools.partial(jax.jit, static_argnames=("arch", "regions"))
+def _cone_jvp(params, images, tangent, arch, regions):
+    computed = _stages(params, images, tangent, arch, regions)
+    values = {layer: _take(computed[layer][0], computed[layer][2], r) for layer, r in regions}
+    tangents = {
+        layer: jnp.broadcast_to(
+            _take(computed[layer][1], computed[layer][2], r), values[layer].shape
+        )
+        for layer, r in regions
+    }
+    return values, tangents
 
 
 def cone_features(
@@ -413,3 +465,102 @@ def centre_features(
     regions = centre_regions(arch, layers, images.shape[1], images.shape[2])
     out = cone_features(params, images, regions, arch)
     return {layer: value[:, 0, 0, :] for layer, value in out.items()}
+
+
+def _check_tangent(tangent, images) -> jax.Array:
+    tangent = jnp.asarray(tangent)
+    if tangent.shape == images.shape[1:]:
+        tangent = tangent[None]
+    elif tangent.shape != images.shape:
+        raise InputError(
+            f"image_tangent must have the shape of images {images.shape} or of one image "
+            f"{images.shape[1:]} (the same tangent for every image), got {tangent.shape}"
+        )
+    if tangent.dtype != images.dtype:
+        raise InputTypeError(
+            f"image_tangent must have the dtype of images ({images.dtype}), got {tangent.dtype}"
+        )
+    return tangent
+
+
+def cone_jvp(
+    params: dict,
+    images: jax.Array,
+    image_tangent: jax.Array,
+    regions: Mapping[str, Region],
+    arch: alexnet.ArchSpec = alexnet.CAFFE_ALEXNET,
+) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
+    """``cone_features`` and its forward-mode derivative along ``image_tangent``, in one pass.
+
+    Equal to ``jax.jvp(lambda x: cone_features(params, x, regions, arch), (images,),
+    (image_tangent,))`` (the same primitives and tangent rules, to float32 round-off), but the
+    tangent is carried through the stages by hand so that a tangent shared by every image is
+    used as such: with ``image_tangent`` of shape ``(H, W, C)`` -- e.g. ``d image / d theta``
+    of stimuli whose additive noise does not depend on ``theta`` -- conv1 (linear up to its
+    ReLU) computes the tangent once instead of once per image.
+
+    Args:
+        params: conv1-5 params of ``arch``.
+        images: ``(N, H, W, arch.in_channels)`` floats in network units.
+        image_tangent: ``(N, H, W, C)`` one tangent per image, or ``(H, W, C)`` one for all;
+            the dtype of ``images``.
+        regions: ``{layer: (top, bottom, left, right)}`` as for ``cone_features``.
+        arch: architecture spec.
+
+    Returns:
+        ``(values, tangents)``: two dicts ``{layer: (N, bottom - top, right - left, C)}`` in the
+        order of ``regions``.
+
+    Raises:
+        InputError: as ``cone_features``, and on a tangent of another shape.
+        InputTypeError: on non-floating images or a tangent of another dtype.
+    """
+    images = jnp.asarray(images)
+    _check_images(images, arch)
+    tangent = _check_tangent(image_tangent, images)
+    checked = _check_regions(arch, regions, images.shape[1], images.shape[2])
+    alexnet.check_params(params, arch)
+    values, tangents = _cone_jvp(params, images, tangent, arch, tuple(sorted(checked.items())))
+    return {layer: values[layer] for layer in checked}, {
+        layer: tangents[layer] for layer in checked
+    }
+
+
+def centre_jvp(
+    params: dict,
+    images: jax.Array,
+    image_tangent: jax.Array,
+    layers: Sequence[str] | None = None,
+    arch: alexnet.ArchSpec = alexnet.CAFFE_ALEXNET,
+) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
+    """``centre_features`` and its forward-mode derivative along ``image_tangent`` (``cone_jvp``).
+
+    Args:
+        params: conv1-5 params of ``arch``.
+        images: ``(N, H, W, arch.in_channels)`` floats in network units.
+        image_tangent: ``(N, H, W, C)``, or ``(H, W, C)`` shared by every image (conv1's tangent
+            computed once).
+        layers: output keys (default all of ``arch.output_keys``).
+        arch: architecture spec.
+
+    Returns:
+        ``(values, tangents)``: two dicts ``{layer: (N, C)}`` in the order of ``layers``.
+
+    Examples:
+        >>> params = alexnet.init_params(jax.random.key(0))
+        >>> x = jax.random.normal(jax.random.key(1), (2, 67, 67, 1))
+        >>> t = jax.random.normal(jax.random.key(2), (67, 67, 1))  # one tangent for both
+        >>> y, dy = centre_jvp(params, x, t, ("conv5",))
+        >>> f = lambda x: centre_features(params, x, ("conv5",))["conv5"]
+        >>> y_ref, dy_ref = jax.jvp(f, (x,), (jnp.broadcast_to(t, x.shape),))
+        >>> bool(jnp.allclose(dy["conv5"], dy_ref, rtol=1e-4, atol=1e-4))
+        True
+    """
+    images = jnp.asarray(images)
+    _check_images(images, arch)
+    regions = centre_regions(arch, layers, images.shape[1], images.shape[2])
+    values, tangents = cone_jvp(params, images, image_tangent, regions, arch)
+    return (
+        {layer: v[:, 0, 0, :] for layer, v in values.items()},
+        {layer: t[:, 0, 0, :] for layer, t in tangents.items()},
+    )

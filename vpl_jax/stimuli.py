@@ -653,6 +653,18 @@ class NoisyGaborInput:
         grey = network_input(stimulus.key, image, params.contrast, params.noise_sd)
         return to_channels(grey, self.channels)
 
+    def noiseless(
+        self, angle_deg: Float[ArrayLike, ""], params: NoisyGaborParams
+    ) -> Float[Array, "size size channels"]:
+        """The input without its noise, ``contrast * (I - 125)``: its expectation over keys.
+
+        The noise is additive and does not depend on the angle, so the derivative of every
+        noisy input with respect to ``angle_deg`` is this image's (``jax.jvp`` of it).
+        """
+        image = gabor(angle_deg, params.wavelength_px, sigma_px=params.sigma_px, size=self.size)
+        grey = jnp.asarray(params.contrast, image.dtype) * (image - BACKGROUND_OFFSET)
+        return to_channels(grey, self.channels)
+
 
 @dataclasses.dataclass(frozen=True)
 class GratingInput:

@@ -447,3 +447,21 @@ def test_max_pool_derivatives_equal_reduce_window_with_ties():
     np.testing.assert_array_equal(grad_ours, jax.vjp(ref, x)[1](g)[0])
     assert float(jnp.sum(grad_ours != 0)) > 10  # the gradient reaches many inputs
     np.testing.assert_allclose(jnp.sum(grad_ours), jnp.sum(g), rtol=1e-5)  # one winner each
+
+
+@pytest.mark.parametrize(("beta", "k"), [(0.75, 1.0), (0.6, 2.0)])
+def test_lrn_jvp_equals_jax_jvp_of_lrn(beta, k):
+    """The written-out LRN tangent (both the beta = 3/4 fast path and the general power), also
+    with one tangent broadcast over the batch."""
+    rng = np.random.default_rng(0)
+    a = jnp.asarray(np.abs(rng.normal(size=(3, 4, 4, 96))) * 40, jnp.float32)
+    da = jnp.asarray(rng.normal(size=(3, 4, 4, 96)), jnp.float32)
+    for tangent in (da, da[:1]):
+        want = jax.jvp(
+            lambda x: alexnet.lrn(x, 5, 1e-4, beta, k), (a,), (jnp.broadcast_to(tangent, a.shape),)
+        )
+        got = alexnet.lrn_jvp(a, tangent, 5, 1e-4, beta, k)
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-6)
+        np.testing.assert_allclose(
+            got[1], want[1], rtol=1e-5, atol=1e-6 * float(jnp.abs(want[1]).max())
+        )

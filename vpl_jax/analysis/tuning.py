@@ -21,10 +21,13 @@ Conventions:
   reduce the orientation axis (``-2``) and return ``(..., C)``.
 * **Gradients** ``f'(theta)`` are per degree. Two estimators:
 
-  1. ``"jacfwd"`` (default, exact): ``jax.jacfwd`` of the sample-mean response with respect to
-     the Gabor orientation (degrees), through the differentiable ``vpl_jax.stimuli.gabor``, at
-     the fixed noise samples of that orientation. It is the exact derivative of the quantity whose
-     covariance enters the Fisher information.
+  1. ``"jacfwd"`` (default, exact): the forward-mode derivative (the value of ``jax.jacfwd``) of
+     the sample-mean response with respect to the Gabor orientation (degrees), through the
+     differentiable ``vpl_jax.stimuli.gabor``, at the fixed noise samples of that orientation.
+     It is the exact derivative of the quantity whose covariance enters the Fisher information.
+     The tangent is carried through the receptive-field cone with the responses
+     (``vpl_jax.receptive_field.centre_jvp``); the noise is additive, so the image tangent is
+     one image per orientation and conv1's tangent is computed once for all samples.
   2. ``"smoothed"`` (the paper's code): the raw mean tuning curve filtered by a first derivative
      of a Gaussian (scipy's ``gaussian_filter1d(order=1, sigma=3 samples, mode="wrap")``),
      divided by the grid spacing (per sample -> per degree).
@@ -59,7 +62,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float
 
 from theory.checks import InputError
-from vpl_jax import alexnet, stimuli
+from vpl_jax import alexnet, receptive_field, stimuli
 from vpl_jax.analysis.recording import (
     INCLUSION_THRESHOLD,
     LAYER_INDEX,
@@ -659,10 +662,6 @@ def _record_one(params, reference, key, offsets, consts, make_input, arch, layer
         images = jax.vmap(make_input, in_axes=(0, None))(stim, consts)
         return centre_responses(params, images, arch, tuple(layers))  # (N, C): the cone only
 
-    def sample_mean(theta, noise_keys):
-        samples = responses(theta, noise_keys)
-        return {layer: jnp.mean(x, axis=0) for layer, x in samples.items()}, samples
-
     def stats_of(x, grad):
         mu = jnp.mean(x, axis=0)
         var = jnp.mean(jnp.square(x - mu[None, :]), axis=0)
@@ -671,8 +670,21 @@ def _record_one(params, reference, key, offsets, consts, make_input, arch, layer
     if gradient == "jacfwd":
 
         def one_orientation(theta, noise_keys):
-            grad, samples = jax.jacfwd(sample_mean, has_aux=True)(theta, noise_keys)
-            return {layer: stats_of(samples[layer], grad[layer]) for layer in layers}
+            # the exact derivative of the sample mean (jax.jacfwd's value), the image tangent
+            # shared by the samples (the noise is additive and independent of theta): conv1's
+            # tangent is computed once
+            stim = stimuli.NoisyGaborStimulus(jnp.broadcast_to(theta, noise_keys.shape), noise_keys)
+            images = jax.vmap(make_input, in_axes=(0, None))(stim, consts)
+            _, d_image = jax.jvp(
+                lambda t: make_input.noiseless(t, consts), (theta,), (jnp.ones_like(theta),)
+            )
+            samples, tangents = receptive_field.centre_jvp(
+                params, images, d_image, tuple(layers), arch
+            )
+            return {
+                layer: stats_of(samples[layer], jnp.mean(tangents[layer], axis=0))
+                for layer in layers
+            }
 
         stats = blocked_map(lambda items: jax.vmap(one_orientation)(*items), (thetas, keys), block)
     else:

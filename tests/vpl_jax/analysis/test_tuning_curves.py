@@ -247,6 +247,39 @@ def test_jacfwd_gradient_matches_central_differences(params, recording, compilat
         assert np.corrcoef(jac.ravel(), fd.ravel())[0, 1] > 0.999
 
 
+def test_jacfwd_gradient_equals_jax_jacfwd_of_the_full_forward(params, recording):
+    """The hand-carried cone tangent (centre_jvp) equals jax.jacfwd of the sample mean through
+    the full feature maps on the same images (an independent path), and so do the mean, the
+    variance and the Fisher information."""
+    from vpl_jax import alexnet, stimuli
+
+    arch, n, o = alexnet.CAFFE_ALEXNET, PROTOCOL["num_noise"], PROTOCOL["num_orientations"]
+    keys = jax.random.split(jax.random.key(3), (o, n))
+    thetas = 30.0 + np.asarray(T.relative_orientations(o), np.float32)
+    make = stimuli.NoisyGaborInput(SIZE, 1)
+    consts = stimuli.NoisyGaborParams(10.0, 50.0, 0.2, 15.0).as_arrays()
+
+    def samples(theta, k):
+        stim = stimuli.NoisyGaborStimulus(jnp.broadcast_to(theta, (n,)), k)
+        out = alexnet.features(params, jax.vmap(make, in_axes=(0, None))(stim, consts), arch)
+        return {l: out[l][:, out[l].shape[1] // 2, out[l].shape[2] // 2, :] for l in LAYERS}
+
+    for i in range(o):
+        theta = jnp.float32(thetas[i])
+        x = samples(theta, keys[i])
+        grad = jax.jacfwd(lambda t, i=i: {l: v.mean(0) for l, v in samples(t, keys[i]).items()})(
+            theta
+        )
+        for layer in LAYERS:
+            g_rec = np.asarray(recording.grad[layer][i])
+            scale = float(np.abs(grad[layer]).max())
+            assert scale > 0, layer
+            np.testing.assert_allclose(g_rec, grad[layer], rtol=1e-4, atol=1e-5 * scale)
+            np.testing.assert_allclose(recording.mean[layer][i], x[layer].mean(0), rtol=1e-5, atol=1e-4)
+            fi = T._fisher_from_samples(grad[layer], x[layer], T.FISHER_RIDGE, T.INCLUSION_THRESHOLD)
+            np.testing.assert_allclose(recording.fisher[layer][i], fi, rtol=1e-3)
+
+
 def test_smoothed_gradient_recording_matches_scipy(params, recording):
     rec = T.record_tuning(jax.random.key(3), params, 30.0, gradient="smoothed", **PROTOCOL)
     spacing = 180.0 / 5
