@@ -29,9 +29,11 @@ on a loaded machine, 0.7 ms with one.
 
 Printed: the load average before and after, per-round wall times, their medians (the first
 round includes compilation and is left out of the medians when there are >= 2 rounds), the
-speed ratios of every variant to both paper baselines, and the FI agreement: cone vs full map
-(the same computation: float32 round-off), and the jacfwd FI vs the paper's smoothed one
-(correlation only: a different, unsmoothed gradient).
+speed ratios of every variant to both paper baselines, and the FI agreement: the library's and
+the cone's vs the full map (the same quantity: float32 round-off), the exact FI vs the paper's
+smoothed one (correlation only: a different, unsmoothed gradient), how far float32 round-off of
+the gradient alone moves the FI, and every variant against an untimed float64 reference of the
+first ``--float64-orientations`` orientations (same images, full maps, ``jax.jacfwd``).
 
 Usage: ``python benchmarks/bench_tuning.py [--size 227] [--orientations 100] [--noise 50]
 [--rounds 3]``.
@@ -95,7 +97,9 @@ def fisher_from_samples(grad, samples):
     return jnp.where(n > 0, quad / jnp.where(n > 0, n, 1.0), jnp.nan)
 
 
-def jax_protocol(forward, params, *, size, num_o, num_noise):
+def jax_protocol(forward, params, *, size, num_o, num_noise, perturb=0.0):
+    """The jitted protocol; ``perturb`` > 0 multiplies every gradient entry by ``1 +- perturb``
+    (random signs) before the FI: how much float32 round-off of the gradient moves the FI."""
     consts = stimuli.NoisyGaborParams(**GABOR).as_arrays()
     offsets = jnp.asarray(tuning.relative_orientations(num_o), jnp.float32)
 
@@ -118,6 +122,13 @@ def jax_protocol(forward, params, *, size, num_o, num_noise):
         def one(items):
             theta, noise_keys = items
             grad, samples = jax.jacfwd(sample_mean, has_aux=True)(theta, noise_keys)
+            if perturb:
+                signs = jax.random.rademacher(noise_keys[0], (sum(v.size for v in grad.values()),))
+                cut = np.cumsum([0] + [grad[layer].size for layer in LAYERS])
+                grad = {
+                    layer: grad[layer] * (1.0 + perturb * signs[cut[i] : cut[i + 1]])
+                    for i, layer in enumerate(LAYERS)
+                }
             return {layer: fisher_from_samples(grad[layer], samples[layer]) for layer in LAYERS}
 
         return jax.lax.map(one, (reference + offsets, keys))
@@ -237,6 +248,37 @@ def paper_pytorch(model, reference, *, size, num_o, num_noise, seed=0):
 # --------------------------------------------------------------------------------------------
 
 
+def float64_reference(key, params, reference, *, size, num_o, num_noise, first):
+    """FI of the first ``first`` orientations of the grid in float64: the same noisy images
+    (the float32 noise of the same keys), full feature maps, ``jax.jacfwd``; ``(first,)`` per
+    layer. The yardstick for the float32 accuracy of every variant."""
+    offsets = tuning.relative_orientations(num_o)[:first]
+    keys = jax.random.split(key, (num_o, num_noise))[:first]
+    g = GABOR
+    out = {layer: [] for layer in LAYERS}
+    with jax.enable_x64(True):
+        p64 = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), params)
+
+        @jax.jit
+        def one(theta, noise):
+            def sample_mean(t):
+                image = stimuli.gabor(t, g["wavelength_px"], sigma_px=g["sigma_px"], size=size)
+                x = g["contrast"] * (image - stimuli.BACKGROUND_OFFSET) + g["noise_sd"] * noise
+                samples = full_forward(p64, x[..., None], LAYERS)
+                return {layer: v.mean(0) for layer, v in samples.items()}, samples
+
+            grad, samples = jax.jacfwd(sample_mean, has_aux=True)(theta)
+            return {layer: fisher_from_samples(grad[layer], samples[layer]) for layer in LAYERS}
+
+        for o in range(first):
+            noise = jax.vmap(lambda k: jax.random.normal(k, (size, size), jnp.float32))(keys[o])
+            theta = jnp.float64(np.float32(reference + offsets[o]))
+            fi = one(theta, jnp.asarray(noise, jnp.float64))
+            for layer in LAYERS:
+                out[layer].append(float(fi[layer]))
+    return {layer: np.array(v) for layer, v in out.items()}
+
+
 def agreement(ours, ref):
     ok = np.isfinite(ours) & np.isfinite(ref)
     if ok.sum() < 2:
@@ -254,6 +296,12 @@ def main(argv=None):
     parser.add_argument("--weights", default="default")
     parser.add_argument("--reference", type=float, default=30.0, help="TO in degrees")
     parser.add_argument("--skip-torch", action="store_true", help="leave PyTorch out")
+    parser.add_argument(
+        "--float64-orientations",
+        type=int,
+        default=10,
+        help="orientations of the untimed float64 reference FI (0 = none)",
+    )
     parser.add_argument(
         "--blas-threads",
         type=int,
@@ -355,6 +403,26 @@ def main(argv=None):
             )
             text += f";  PyTorch vs NumPy-on-JAX paper corr {corr_t:.3f}"
         print(text)
+    # the FI's own float32 accuracy: the same computation with the gradient moved by float32
+    # round-off (relative 2**-24 per entry, random signs); untimed
+    eps = float(np.finfo(np.float32).eps) / 2
+    moved = jax_protocol(cone_forward, params, **grid, perturb=eps)(
+        key, jnp.float32(args.reference)
+    )
+    print(f"FI float32 conditioning (cone jacfwd, gradient entries x (1 +- {eps:.1e})):")
+    for layer in LAYERS:
+        err, _ = agreement(moved[layer], results["cone, jax.jacfwd"][layer])
+        print(f"  {layer:6s} max rel. change of the FI {err:.1e}")
+    if args.float64_orientations:
+        first = min(args.float64_orientations, args.orientations)
+        ref64 = float64_reference(key, params, args.reference, **grid, first=first)
+        print(f"FI vs a float64 reference (full maps, jax.jacfwd; the first {first} orientations):")
+        for layer in LAYERS:
+            errs = [
+                f"{name} {agreement(results[name][layer][:first], ref64[layer])[0]:.1e}"
+                for name in (OURS, "cone, jax.jacfwd", "full map, jax.jacfwd")
+            ]  # the paper's variants estimate another (smoothed) gradient
+            print(f"  {layer:6s} max rel. diff: " + ", ".join(errs))
     print(load() + " (end)")
 
 
