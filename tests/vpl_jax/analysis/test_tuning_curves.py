@@ -275,8 +275,12 @@ def test_jacfwd_gradient_equals_jax_jacfwd_of_the_full_forward(params, recording
             scale = float(np.abs(grad[layer]).max())
             assert scale > 0, layer
             np.testing.assert_allclose(g_rec, grad[layer], rtol=1e-4, atol=1e-5 * scale)
-            np.testing.assert_allclose(recording.mean[layer][i], x[layer].mean(0), rtol=1e-5, atol=1e-4)
-            fi = T._fisher_from_samples(grad[layer], x[layer], T.FISHER_RIDGE, T.INCLUSION_THRESHOLD)
+            np.testing.assert_allclose(
+                recording.mean[layer][i], x[layer].mean(0), rtol=1e-5, atol=1e-4
+            )
+            fi = T._fisher_from_samples(
+                grad[layer], x[layer], T.FISHER_RIDGE, T.INCLUSION_THRESHOLD
+            )
             np.testing.assert_allclose(recording.fisher[layer][i], fi, rtol=1e-3)
 
 
