@@ -9,7 +9,9 @@
 3. Peak resident memory of a K = 4 and a K = 1 run (separate subprocesses, ``ru_maxrss``), and the
    per-condition increment that tells how K should be chosen for a given memory.
 
-Ratios are measured in the same run; the machine is shared, so absolute times vary.
+Ratios are measured in the same run; the machine is shared, so absolute times vary. The step
+is timed in interleaved rounds in one process, and with ``--isolated R`` also each kind in a
+process of its own (R rounds in turn: no other framework's threads beside it).
 """
 
 from __future__ import annotations
@@ -127,6 +129,51 @@ def _torch_step_runner(size: int):
     return one, torch.__version__, torch.get_num_threads()
 
 
+def _step_child(what: str, size: int, repeats: int) -> None:
+    """Time one step kind alone in this process; print its median in ms as JSON."""
+    if what == "torch":
+        fn = _torch_step_runner(size)[0]
+    else:
+        fn = _jax_step_runner(size, 1, conv_gradient=what)[0]
+    print(json.dumps({"what": what, "ms": 1e3 * _time(fn, repeats)}))
+
+
+def _isolated(size: int, repeats: int, rounds: int, with_torch: bool) -> None:
+    """Each step kind in its own process (no framework beside it), the kinds in turn per round."""
+    kinds = ["xla", "forward"] + (["torch"] if with_torch else [])
+    times = {k: [] for k in kinds}
+    for _ in range(rounds):
+        for kind in kinds:
+            cmd = [sys.executable, __file__, "--step-child", kind, "--size", str(size)]
+            cmd += ["--repeats", str(repeats)]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if out.returncode:
+                if kind == "torch":
+                    print("[isolated] PyTorch child failed (not installed?): no baseline")
+                    kinds.remove("torch")
+                    times.pop("torch")
+                    break
+                raise RuntimeError(f"step child {kind} failed: {out.stderr[-2000:]}")
+            times[kind].append(json.loads(out.stdout.strip().splitlines()[-1])["ms"])
+    for kind, t in times.items():
+        label = "PyTorch eager" if kind == "torch" else f"JAX, conv_gradient={kind!r}"
+        print(
+            f"[isolated] {label}: {statistics.median(t):.0f} ms/step (median of {len(t)} "
+            f"processes, each the median of {repeats} steps: "
+            + ", ".join(f"{x:.0f}" for x in t)
+            + ")"
+        )
+    if "torch" in times:
+        for kind in ("xla", "forward"):
+            per = [b / a for a, b in zip(times[kind], times["torch"], strict=True)]
+            print(
+                f"[isolated] ratio JAX (conv_gradient={kind!r}) / PyTorch throughput = "
+                f"{statistics.median(per):.2f}x (median per round)"
+            )
+    load = os.getloadavg()
+    print(f"[isolated] load average after {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+
+
 def _memory_child(size: int, k: int, steps: int) -> None:
     """Run K conditions for a few steps plus one evaluation; print RSS figures in MiB as JSON.
 
@@ -193,10 +240,22 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=4, help="conditions per program")
     parser.add_argument("--steps", type=int, default=3, help="steps in the memory subprocesses")
     parser.add_argument("--skip", default="", help="comma list of parts to skip: torch,vmap,memory")
+    parser.add_argument(
+        "--isolated",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="also time each step in its own process (no other framework loaded), ROUNDS "
+        "rounds in turn (0 = not)",
+    )
     parser.add_argument("--memory-child", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--step-child", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
         _memory_child(args.size, args.memory_child, args.steps)
+        return
+    if args.step_child:
+        _step_child(args.step_child, args.size, args.repeats)
         return
     skip = set(filter(None, args.skip.split(",")))
     load = os.getloadavg()
@@ -250,6 +309,9 @@ def main() -> None:
         )
     load = os.getloadavg()
     print(f"[step] load average after the timing {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+
+    if args.isolated:
+        _isolated(args.size, args.repeats, args.isolated, "torch" not in skip)
 
     if "vmap" not in skip:
         k = args.k
