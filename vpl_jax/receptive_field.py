@@ -324,7 +324,7 @@ def _linear_part(p: dict) -> dict:
     return {"w": p["w"], "b": jnp.zeros_like(p["b"])}
 
 
-def _elementwise(fn, x, dx):
+def _with_tangent(fn, x, dx):
     """``fn(x)`` and, when ``dx`` is not None, its forward-mode tangent ``J_fn(x) dx``."""
     if dx is None:
         return fn(x), None
@@ -369,7 +369,7 @@ def _stages(params, images, tangent, arch, regions):
             pool = functools.partial(
                 alexnet.max_pool, window=arch.pool_window, stride=arch.pool_stride
             )
-            x, dx = _elementwise(pool, x, dx)
+            x, dx = _with_tangent(pool, x, dx)
             have = want
             computed[f"pool{i + 1}"] = (x, dx, have)
         bounds = shapes[_stage_keys(arch, i)[-1]][:2]

@@ -657,9 +657,12 @@ def _record_one(params, reference, key, offsets, consts, make_input, arch, layer
     thetas = reference + jnp.asarray(offsets, jnp.float32)
     keys = jax.random.split(key, (num_o, num_noise))
 
-    def responses(theta, noise_keys):
+    def inputs(theta, noise_keys):
         stim = stimuli.NoisyGaborStimulus(jnp.broadcast_to(theta, noise_keys.shape), noise_keys)
-        images = jax.vmap(make_input, in_axes=(0, None))(stim, consts)
+        return jax.vmap(make_input, in_axes=(0, None))(stim, consts)
+
+    def responses(theta, noise_keys):
+        images = inputs(theta, noise_keys)
         return centre_responses(params, images, arch, tuple(layers))  # (N, C): the cone only
 
     def stats_of(x, grad):
@@ -673,8 +676,7 @@ def _record_one(params, reference, key, offsets, consts, make_input, arch, layer
             # the exact derivative of the sample mean (jax.jacfwd's value), the image tangent
             # shared by the samples (the noise is additive and independent of theta): conv1's
             # tangent is computed once
-            stim = stimuli.NoisyGaborStimulus(jnp.broadcast_to(theta, noise_keys.shape), noise_keys)
-            images = jax.vmap(make_input, in_axes=(0, None))(stim, consts)
+            images = inputs(theta, noise_keys)
             _, d_image = jax.jvp(
                 lambda t: make_input.noiseless(t, consts), (theta,), (jnp.ones_like(theta),)
             )
